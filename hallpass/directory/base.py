@@ -1,0 +1,42 @@
+"""The directory contract that the SQLite and Redis backends both keep."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hallpass.directory.model import School, Session, User
+
+
+class Directory(Protocol):
+    async def add_school(self, school: School) -> None:
+        """Add a school; raises ValueError when the slug is taken."""
+
+    async def get_school(self, slug: str) -> School | None: ...
+
+    async def schools(self) -> list[School]: ...
+
+    async def add_user(self, user: User) -> None:
+        """Raises DuplicateUser when the username, number or PIN key is taken
+        in the school, UnknownSchool when the school does not exist."""
+
+    async def update_user(self, user: User) -> None:
+        """Replace the stored record (same id); keeps the indexes right."""
+
+    async def get_user(self, school: str, user_id: str) -> User | None: ...
+
+    async def user_by_username(self, school: str, username: str) -> User | None: ...
+
+    async def user_by_number(self, school: str, number: str) -> User | None: ...
+
+    async def user_by_pin_key(self, school: str, pin_key: str) -> User | None: ...
+
+    async def users(self, school: str) -> list[User]: ...
+
+    # Sessions expire by themselves after `ttl` seconds without a touch.
+    async def put_session(self, session: Session, ttl: float) -> None: ...
+
+    async def get_session(self, token_hash: str) -> Session | None: ...
+
+    async def delete_session(self, token_hash: str) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,57 @@
+"""The school's directory: schools, people, sessions. Personal data lives here,
+never in the event log (DESIGN.md, point 7)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from hallpass.rules.commands import Role
+
+Language = Literal["en", "es"]
+Appearance = Literal["light", "dark", "system"]
+
+
+class School(msgspec.Struct, kw_only=True):
+    slug: str
+    name: str
+    timezone: str = "America/Chicago"
+    # A random key for the school's PIN index (HMAC), made when the school is added.
+    secret: str = ""
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    language: Language = "en"
+    appearance: Appearance = "system"
+    favorites: list[str] = []
+
+
+class User(msgspec.Struct, kw_only=True):
+    id: str
+    school: str
+    username: str
+    name: str
+    role: Role
+    number: str | None = None  # a student's number, as printed on the ID card
+    room: str | None = None  # a kiosk's room id
+    password_hash: str = ""  # argon2id; empty: password sign-in impossible
+    pin_key: str | None = None  # HMAC of a teacher's PIN with the school's secret
+    settings: Settings = msgspec.field(default_factory=Settings)
+    active: bool = True
+
+
+class Session(msgspec.Struct, kw_only=True):
+    token_hash: str  # sha256 of the cookie's token; the token itself is never stored
+    school: str
+    user: str
+    created: float  # unix seconds
+    seen: float
+
+
+class DuplicateUser(Exception):
+    """Username, student number or PIN already taken in that school."""
+
+
+class UnknownSchool(Exception):
+    pass
