@@ -26,13 +26,17 @@ CancelReason = Literal["student", "staff", "sweep", "day_end"]
 ExpireReason = Literal["not_started", "not_approved", "day_end"]
 
 
-class Blackout(msgspec.Struct, forbid_unknown_fields=True):
+class Blackout(msgspec.Struct):
     days: list[Weekday]
     from_: str = msgspec.field(name="from")  # "08:00", school time
     to: str
 
 
-class Policies(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class Policies(msgspec.Struct, kw_only=True):
+    """Stored in events, so unknown fields are ignored (a newer release may add
+    one while an older process still reads the stream); request bodies are
+    checked strictly at the edge."""
+
     daily_limit: int | None = None
     weekly_limit: int | None = None
     cooldown_minutes: int = 0
@@ -236,7 +240,7 @@ AnyEvent = (
 )
 
 _encoder = msgspec.json.Encoder()
-_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)  # type: ignore[arg-type]
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
 
 
 def encode(event: Event) -> bytes:

@@ -1,0 +1,188 @@
+"""The event store on Redis Streams: one stream per school.
+
+Keys carry the school as a hash tag (`hallpass:{school}:...`), so all of a
+school's keys share one Redis Cluster slot and one Lua script may touch them.
+The event with version N is the stream entry `0-N` whose one field `e` holds
+the event's JSON, so `XRANGE` and `XREAD` address versions directly and
+`redis-cli XRANGE` shows readable events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from hallpass.events.store import StoredEvent, StoreUnavailable, VersionConflict
+from hallpass.events.types import Event, decode, encode
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+# A command that has no answer in this time finds the store unavailable.
+COMMAND_TIMEOUT_SECONDS = 5.0
+# A follower's XREAD waits at most this long before asking again, so a
+# connection that died without a word is noticed.
+FOLLOW_BLOCK_MS = 5000
+# A follower that lost Redis tries again after these pauses (doubling).
+RETRY_FIRST_SECONDS = 0.05
+RETRY_MAX_SECONDS = 2.0
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+# The stream's version lives in its own key rather than being XLEN or the last
+# entry's id, so that retention may trim old entries without resetting it.
+# Answers {1, new version} or, on a conflict, {0, the stream's version}.
+_APPEND = """
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+if version ~= tonumber(ARGV[1]) then
+    return {0, version}
+end
+if #ARGV == 1 then
+    return {1, version}
+end
+for i = 2, #ARGV do
+    version = version + 1
+    redis.call('XADD', KEYS[2], '0-' .. version, 'e', ARGV[i])
+end
+redis.call('SET', KEYS[1], version)
+return {1, version}
+"""
+
+
+def stream_key(school: str) -> str:
+    return f"hallpass:{{{school}}}:events"
+
+
+def version_key(school: str) -> str:
+    return f"hallpass:{{{school}}}:version"
+
+
+@contextmanager
+def _unavailable_on_errors() -> Iterator[None]:
+    try:
+        yield
+    except _UNREACHABLE as error:
+        raise StoreUnavailable(f"Redis cannot be reached: {error}") from error
+
+
+def _version_of(entry_id: bytes) -> int:
+    return int(entry_id[2:])  # every id this store writes is b"0-<version>"
+
+
+class RedisEventStore:
+    """`RedisEventStore.from_url(url)`, or give it two clients: `client` for
+    commands (with a socket timeout) and `follower` for blocking reads (with
+    none, or its reads would be cut). `close()` closes both."""
+
+    def __init__(self, client: Redis, follower: Redis, *, page_size: int = PAGE_SIZE) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self._client = client
+        self._follower = follower
+        self._page_size = page_size
+        self._append_script = client.register_script(_APPEND)
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, *, page_size: int = PAGE_SIZE) -> RedisEventStore:
+        """Connects lazily: an unreachable Redis shows at the first command."""
+        client = Redis.from_url(
+            url,
+            socket_timeout=COMMAND_TIMEOUT_SECONDS,
+            socket_connect_timeout=COMMAND_TIMEOUT_SECONDS,
+        )
+        follower = Redis.from_url(
+            url, socket_timeout=None, socket_connect_timeout=COMMAND_TIMEOUT_SECONDS
+        )
+        return cls(client, follower, page_size=page_size)
+
+    async def append(self, school: str, events: Sequence[Event], expected_version: int) -> int:
+        """A StoreUnavailable from a connection lost while the script ran does
+        not say whether it ran; appending again then finds a conflict rather
+        than writing the events twice."""
+        self._check_open()
+        args: list[bytes | int] = [expected_version, *(encode(event) for event in events)]
+        with _unavailable_on_errors():
+            appended, version = await self._append_script(
+                keys=[version_key(school), stream_key(school)], args=args
+            )
+        if not appended:
+            raise VersionConflict(school, expected_version, int(version))
+        return int(version)
+
+    async def read(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
+        async for rows in self._pages(school, after):
+            for version, data in rows:
+                yield StoredEvent(version, decode(data))
+
+    async def read_raw(self, school: str, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
+        """Like `read`, with each event's JSON left undecoded."""
+        async for rows in self._pages(school, after):
+            for row in rows:
+                yield row
+
+    async def follow(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
+        """Rides out a Redis outage: it tries again, with growing pauses, from
+        the last version it yielded. Raises StoreUnavailable once closed."""
+        key = stream_key(school)
+        last = after
+        pause = RETRY_FIRST_SECONDS
+        while True:
+            self._check_open()
+            try:
+                response: list[Any] = await self._follower.xread(
+                    {key: f"0-{last}"}, count=self._page_size, block=FOLLOW_BLOCK_MS
+                )
+            except _UNREACHABLE as error:
+                self._check_open()
+                if pause == RETRY_FIRST_SECONDS:
+                    log.warning("following %s: Redis cannot be reached (%s); retrying", key, error)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MAX_SECONDS)
+                continue
+            if pause != RETRY_FIRST_SECONDS:
+                log.warning("following %s: Redis is back", key)
+                pause = RETRY_FIRST_SECONDS
+            for _stream, entries in response:
+                for entry_id, fields in entries:
+                    last = _version_of(entry_id)
+                    yield StoredEvent(last, decode(fields[b"e"]))
+
+    async def version(self, school: str) -> int:
+        self._check_open()
+        with _unavailable_on_errors():
+            value = await self._client.get(version_key(school))
+        return int(value) if value is not None else 0
+
+    async def close(self) -> None:
+        self._closed = True
+        # Closing the follower's pool also ends any XREAD blocked on it.
+        await self._follower.aclose()
+        await self._client.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("the event store is closed")
+
+    async def _pages(self, school: str, after: int) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Pages up to the version current when the read began."""
+        key = stream_key(school)
+        end = await self.version(school)
+        while after < end:
+            self._check_open()
+            with _unavailable_on_errors():
+                entries: list[Any] = await self._client.xrange(
+                    key, f"0-{after + 1}", f"0-{end}", count=self._page_size
+                )
+            if not entries:
+                return
+            rows = [(_version_of(entry_id), fields[b"e"]) for entry_id, fields in entries]
+            yield rows
+            after = rows[-1][0]

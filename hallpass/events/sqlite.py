@@ -1,0 +1,240 @@
+"""The embedded event store: every school's stream in one SQLite file (WAL).
+
+The directory keeps its own tables in the same file, so this module touches
+only its two tables and the file-wide settings WAL needs.
+
+sqlite3 blocks, so each store object owns one connection that only one
+dedicated thread ever uses: calls queue up in that thread, which serializes
+them inside this process, and the conditional append runs whole (BEGIN
+IMMEDIATE ... COMMIT) in a single call, so a cancelled caller can never leave a
+transaction open. Other processes (or other store objects) on the same file
+are kept apart by SQLite's write lock: BEGIN IMMEDIATE takes it before the
+version is read, so the check and the insert see the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from hallpass.events.store import StoredEvent, StoreUnavailable, VersionConflict
+from hallpass.events.types import Event, decode, encode
+
+T = TypeVar("T")
+
+# The stream's version lives in its own row rather than being max(version), so
+# that retention may later delete a school's old events without resetting it.
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS events (
+        school TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (school, version)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS event_streams (
+        school TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+PAGE_SIZE = 1000
+# How often a follower looks for appends made through another connection.
+POLL_SECONDS = 0.2
+# How long an append waits for another process's write to finish.
+BUSY_TIMEOUT_SECONDS = 5.0
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: no implicit transactions; this module says BEGIN itself.
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        # Events are the truth: a commit must survive a power cut, not only a crash.
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+class SqliteEventStore:
+    """Open with `await SqliteEventStore.open(path)`; bound to the running loop."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        data_version: int,
+        page_size: int,
+    ) -> None:
+        self._connection = connection
+        self._executor = executor
+        self._loop = asyncio.get_running_loop()
+        self._page_size = page_size
+        self._closed = False
+        # Followers wait on the current event; a change sets it and puts a
+        # fresh one in its place, so a waiter captured before a read never
+        # misses a change made after that read.
+        self._changed = asyncio.Event()
+        self._data_version = data_version
+        self._watcher: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, page_size: int = PAGE_SIZE
+    ) -> SqliteEventStore:
+        """Opens (creating when missing) the file and the store's tables."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        path = Path(path)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallpass-events")
+        loop = asyncio.get_running_loop()
+        try:
+            connection = await loop.run_in_executor(executor, _connect, path)
+            data_version = await loop.run_in_executor(executor, _data_version, connection)
+        except sqlite3.Error as error:
+            executor.shutdown(wait=False)
+            raise StoreUnavailable(f"cannot open the event store at {path}: {error}") from error
+        return cls(connection, executor, data_version, page_size)
+
+    async def append(self, school: str, events: Sequence[Event], expected_version: int) -> int:
+        payloads = [encode(event) for event in events]
+        return await self._call(self._append, school, payloads, expected_version)
+
+    async def read(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
+        async for rows in self._pages(school, after):
+            for version, data in rows:
+                yield StoredEvent(version, decode(data))
+
+    async def read_raw(self, school: str, after: int = 0) -> AsyncIterator[tuple[int, bytes]]:
+        """Like `read`, with each event's JSON left undecoded."""
+        async for rows in self._pages(school, after):
+            for row in rows:
+                yield row
+
+    async def follow(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
+        """Raises StoreUnavailable once the store is closed."""
+        if self._watcher is None and not self._closed:
+            self._watcher = asyncio.create_task(self._watch_other_writers())
+        last = after
+        while True:
+            changed = self._changed
+            rows = await self._call(self._page, school, last, None)
+            for version, data in rows:
+                last = version
+                yield StoredEvent(version, decode(data))
+            if len(rows) < self._page_size:
+                await changed.wait()
+
+    async def version(self, school: str) -> int:
+        return await self._call(self._version, school)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        self._wake_followers()
+        # Queued behind any call still in the thread, so none finds it closed.
+        await self._loop.run_in_executor(self._executor, self._connection.close)
+        self._executor.shutdown(wait=False)
+
+    # --- on the event loop ---------------------------------------------------------
+
+    async def _call(self, function: Callable[..., T], *args: object) -> T:
+        if self._closed:
+            raise StoreUnavailable("the event store is closed")
+        try:
+            return await self._loop.run_in_executor(self._executor, function, *args)
+        except sqlite3.OperationalError as error:
+            # Locked past the busy timeout, disk full, I/O error: nothing was written.
+            raise StoreUnavailable(f"the event store cannot be used: {error}") from error
+
+    async def _pages(self, school: str, after: int) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Pages up to the version current when the read began."""
+        end = await self.version(school)
+        while after < end:
+            rows = await self._call(self._page, school, after, end)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    def _wake_followers(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _watch_other_writers(self) -> None:
+        # data_version moves only when another connection commits; this
+        # store's own appends wake followers directly.
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                data_version = await self._call(_data_version, self._connection)
+            except StoreUnavailable:
+                continue
+            if data_version != self._data_version:
+                self._data_version = data_version
+                self._wake_followers()
+
+    # --- in the store's thread ------------------------------------------------------
+
+    def _append(self, school: str, payloads: list[bytes], expected: int) -> int:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._version(school)
+            if current != expected:
+                raise VersionConflict(school, expected, current)
+            if payloads:
+                connection.executemany(
+                    "INSERT INTO events (school, version, data) VALUES (?, ?, ?)",
+                    [(school, current + n, data) for n, data in enumerate(payloads, start=1)],
+                )
+                connection.execute(
+                    "INSERT INTO event_streams (school, version) VALUES (?, ?)"
+                    " ON CONFLICT (school) DO UPDATE SET version = excluded.version",
+                    (school, current + len(payloads)),
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        if payloads:
+            # From here, not from the awaiting coroutine: it may have been cancelled.
+            self._loop.call_soon_threadsafe(self._wake_followers)
+        return current + len(payloads)
+
+    def _version(self, school: str) -> int:
+        row = self._connection.execute(
+            "SELECT version FROM event_streams WHERE school = ?", (school,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _page(self, school: str, after: int, end: int | None) -> list[tuple[int, bytes]]:
+        if end is None:
+            end = 2**63 - 1
+        cursor = self._connection.execute(
+            "SELECT version, data FROM events WHERE school = ? AND version > ? AND version <= ?"
+            " ORDER BY version LIMIT ?",
+            (school, after, end, self._page_size),
+        )
+        return cursor.fetchall()
+
+
+def _data_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA data_version").fetchone()[0])
