@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from hallpass.directory.model import School, Session, User
@@ -21,6 +22,13 @@ class Directory(Protocol):
 
     async def update_user(self, user: User) -> None:
         """Replace the stored record (same id); keeps the indexes right."""
+
+    async def save_users(self, school: str, added: Sequence[User], updated: Sequence[User]) -> None:
+        """Add `added` and replace `updated` (by id) in one step, all or
+        nothing; uniqueness is judged on the result, so people may trade
+        usernames or numbers within one call. Raises UnknownSchool, KeyError
+        (an updated id the school lacks), DuplicateUser (an added id that
+        exists, a value taken twice) and ValueError (a user of another school)."""
 
     async def get_user(self, school: str, user_id: str) -> User | None: ...
 

@@ -39,6 +39,10 @@ class User(msgspec.Struct, kw_only=True):
     pin_key: str | None = None  # HMAC of a teacher's PIN with the school's secret
     settings: Settings = msgspec.field(default_factory=Settings)
     active: bool = True
+    # The roster's stable key (OneRoster sourcedId) for people a school
+    # information system manages; None for people added by hand.
+    source_id: str | None = None
+    email: str | None = None
 
 
 class Session(msgspec.Struct, kw_only=True):
