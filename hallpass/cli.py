@@ -240,6 +240,7 @@ def add_worker(commands: Subcommands) -> None:
 
     parser = commands.add_parser("worker", help="run the timed jobs of a Redis store (arq)")
     add_store_option(parser)
+    serve.add_worker_options(parser)
     parser.set_defaults(handler=serve.run_worker)
 
 
@@ -250,6 +251,15 @@ def add_data_commands(commands: Subcommands) -> None:
     from hallpass import cli_data
 
     cli_data.add_commands(commands)
+
+
+# --- sso (it lives in hallpass.sso.commands) -------------------------------------
+
+
+def add_sso_commands(commands: Subcommands) -> None:
+    from hallpass.sso import commands as sso_commands
+
+    sso_commands.add_commands(commands)
 
 
 # --- the command ---------------------------------------------------------------
@@ -263,6 +273,7 @@ SUBCOMMANDS: list[Callable[[Subcommands], None]] = [
     add_room_commands,
     add_user_commands,
     add_data_commands,
+    add_sso_commands,
 ]
 
 

@@ -16,6 +16,10 @@ class Directory(Protocol):
 
     async def schools(self) -> list[School]: ...
 
+    async def update_school(self, school: School) -> None:
+        """Replace the stored record (same slug); raises UnknownSchool when
+        there is no such school."""
+
     async def add_user(self, user: User) -> None:
         """Raises DuplicateUser when the username, number or PIN key is taken
         in the school, UnknownSchool when the school does not exist."""
@@ -37,6 +41,10 @@ class Directory(Protocol):
     async def user_by_number(self, school: str, number: str) -> User | None: ...
 
     async def user_by_pin_key(self, school: str, pin_key: str) -> User | None: ...
+
+    async def user_by_email(self, school: str, email: str) -> User | None:
+        """The user whose email matches, ignoring case (see `email_key`);
+        emails are unique within a school like usernames."""
 
     async def users(self, school: str) -> list[User]: ...
 

@@ -13,12 +13,26 @@ Language = Literal["en", "es"]
 Appearance = Literal["light", "dark", "system"]
 
 
+class SsoConfig(msgspec.Struct, kw_only=True):
+    """A school's OpenID Connect provider (docs/sso.md)."""
+
+    issuer: str  # e.g. https://accounts.google.com; discovery is read from it
+    client_id: str
+    # Kept in the directory only: never in an event, never in an API answer.
+    client_secret: str
+    # When set, only addresses @domain may sign in (a provider serving many
+    # organisations, such as Google, vouches for addresses of all of them).
+    domain: str | None = None
+
+
 class School(msgspec.Struct, kw_only=True):
     slug: str
     name: str
     timezone: str = "America/Chicago"
     # A random key for the school's PIN index (HMAC), made when the school is added.
     secret: str = ""
+    sso: SsoConfig | None = None  # single sign-on, when the school set it up
+    password_signin: bool = True  # False: people sign in with SSO only
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -51,6 +65,20 @@ class Session(msgspec.Struct, kw_only=True):
     user: str
     created: float  # unix seconds
     seen: float
+
+
+# What Lua's `%s` calls space: the Redis directory trims the same characters.
+_EMAIL_SPACE = " \t\n\v\f\r"
+
+
+def email_key(email: str | None) -> str | None:
+    """An email as the directory indexes and matches it: trimmed, with ASCII
+    letters lower-cased (Redis's Lua lower-cases those only, so both backends
+    agree); None for no address. Providers differ in case, people do not."""
+    if email is None:
+        return None
+    key = email.strip(_EMAIL_SPACE).encode().lower().decode()
+    return key or None
 
 
 class DuplicateUser(Exception):

@@ -2,12 +2,13 @@
 
 A school's keys share the hash tag `{<school>}` with its event stream, so on
 Redis Cluster they live in one slot and one Lua script can keep a user's
-record and its three indexes consistent:
+record and its four indexes consistent:
 
     hallpass:{<school>}:users       hash  user id  -> User JSON
     hallpass:{<school>}:usernames   hash  username -> user id
     hallpass:{<school>}:numbers     hash  number   -> user id
     hallpass:{<school>}:pins        hash  PIN key  -> user id
+    hallpass:{<school>}:emails      hash  email_key(email) -> user id
     hallpass:schools                hash  slug     -> School JSON
     hallpass:session:<token hash>   string (expiry, Session) JSON, with PEXPIRE = ttl
 """
@@ -23,14 +24,14 @@ import msgspec
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from hallpass.directory.model import School, Session, UnknownSchool, User
+from hallpass.directory.model import School, Session, UnknownSchool, User, email_key
 from hallpass.directory.sqlite import check_batch, duplicate_user
+from hallpass.events.redis import command_timeout
 from hallpass.events.store import StoreUnavailable
 
 Clock = Callable[[], float]
 
 SCHOOLS_KEY = "hallpass:schools"
-COMMAND_TIMEOUT_SECONDS = 5.0
 
 
 def school_key(school: str, part: str) -> str:
@@ -41,19 +42,28 @@ def session_key(token_hash: str) -> str:
     return f"hallpass:session:{token_hash}"
 
 
+# A user's record and its indexes: KEYS of the two scripts below, in order.
+USER_KEY_PARTS = ("users", "usernames", "numbers", "pins", "emails")
+
+
 # Adds (ARGV[2] == "add") or replaces (ARGV[2] == "update") the user whose JSON
 # record is ARGV[1]. The indexed values are read from the record itself, so
 # the script and the record can never disagree. Returns nothing on success,
 # else the name of the field that is taken, or "missing" / "exists".
 _SAVE_USER = """
 local users = KEYS[1]
-local indexes = {username = KEYS[2], number = KEYS[3], pin_key = KEYS[4]}
-local fields = {"username", "number", "pin_key"}
+local indexes = {username = KEYS[2], number = KEYS[3], pin_key = KEYS[4], email = KEYS[5]}
+local fields = {"username", "number", "pin_key", "email"}
 local record = cjson.decode(ARGV[1])
 local id = record.id
 local function value(rec, field)
     local v = rec[field]
     if v == nil or v == cjson.null then return nil end
+    if field == "email" then
+        -- email_key in model.py: trimmed, ASCII lower-cased, none when empty
+        v = string.lower(string.match(v, "^%s*(.-)%s*$"))
+        if v == "" then return nil end
+    end
     return v
 end
 
@@ -96,12 +106,17 @@ return false
 # the indexed field that is taken (value: the value).
 _SAVE_USERS = """
 local users = KEYS[1]
-local indexes = {username = KEYS[2], number = KEYS[3], pin_key = KEYS[4]}
-local fields = {"username", "number", "pin_key"}
+local indexes = {username = KEYS[2], number = KEYS[3], pin_key = KEYS[4], email = KEYS[5]}
+local fields = {"username", "number", "pin_key", "email"}
 local added = tonumber(ARGV[1])
 local function value(rec, field)
     local v = rec[field]
     if v == nil or v == cjson.null then return nil end
+    if field == "email" then
+        -- email_key in model.py: trimmed, ASCII lower-cased, none when empty
+        v = string.lower(string.match(v, "^%s*(.-)%s*$"))
+        if v == "" then return nil end
+    end
     return v
 end
 
@@ -187,11 +202,8 @@ class RedisDirectory:
     @classmethod
     def from_url(cls, url: str, clock: Clock = time.time) -> RedisDirectory:
         # Connects lazily: an unreachable Redis shows at the first call.
-        client = Redis.from_url(
-            url,
-            socket_timeout=COMMAND_TIMEOUT_SECONDS,
-            socket_connect_timeout=COMMAND_TIMEOUT_SECONDS,
-        )
+        timeout = command_timeout()  # the event store's, so one setting covers both
+        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, clock)
 
     # redis-py's hints cover its sync and async clients at once (and str
@@ -224,10 +236,19 @@ class RedisDirectory:
         values = await self._hvals(SCHOOLS_KEY)
         return sorted((_school.decode(v) for v in values), key=lambda s: s.slug)
 
+    async def update_school(self, school: School) -> None:
+        with _reachable():
+            known = await cast(Awaitable[bool], self._redis.hexists(SCHOOLS_KEY, school.slug))
+            if not known:
+                raise UnknownSchool(f"There is no school {school.slug!r}.")
+            await cast(
+                Awaitable[int], self._redis.hset(SCHOOLS_KEY, school.slug, _encode(school).decode())
+            )
+
     # --- users ---------------------------------------------------------------
 
     async def _save(self, user: User, mode: str) -> Any:
-        keys = [school_key(user.school, p) for p in ("users", "usernames", "numbers", "pins")]
+        keys = [school_key(user.school, p) for p in USER_KEY_PARTS]
         with _reachable():
             return await self._save_user(keys=keys, args=[_encode(user), mode])
 
@@ -266,7 +287,7 @@ class RedisDirectory:
             raise UnknownSchool(f"There is no school {school!r}.")
         if not added and not updated:
             return
-        keys = [school_key(school, p) for p in ("users", "usernames", "numbers", "pins")]
+        keys = [school_key(school, p) for p in USER_KEY_PARTS]
         records = [_encode(user) for user in (*added, *updated)]
         with _reachable():
             refused = await self._save_users(keys=keys, args=[len(added), *records])
@@ -293,6 +314,10 @@ class RedisDirectory:
 
     async def user_by_pin_key(self, school: str, pin_key: str) -> User | None:
         return await self._user_by(school, "pins", pin_key)
+
+    async def user_by_email(self, school: str, email: str) -> User | None:
+        key = email_key(email)
+        return None if key is None else await self._user_by(school, "emails", key)
 
     async def users(self, school: str) -> list[User]:
         values = await self._hvals(school_key(school, "users"))

@@ -19,7 +19,14 @@ from typing import TypeVar
 
 import msgspec
 
-from hallpass.directory.model import DuplicateUser, School, Session, UnknownSchool, User
+from hallpass.directory.model import (
+    DuplicateUser,
+    School,
+    Session,
+    UnknownSchool,
+    User,
+    email_key,
+)
 from hallpass.events.store import StoreUnavailable
 
 T = TypeVar("T")
@@ -52,6 +59,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
 """
 
+# Lower-cased emails (`email_key`), for sign-in by email. Added after the
+# first release, so an older file gets the column (filled from the records).
+EMAIL_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (school, email)"
+
 _encode = msgspec.json.Encoder().encode
 _school = msgspec.json.Decoder(School)
 _user = msgspec.json.Decoder(User)
@@ -63,7 +74,12 @@ def duplicate_user(school: str, field: str, value: str | None) -> DuplicateUser:
     A PIN's owner is never named: that would reveal another teacher's PIN."""
     if field == "pin_key":
         return DuplicateUser(f"That PIN is already in use at school {school!r}; choose another.")
-    label = {"username": "username", "number": "student number", "id": "user id"}[field]
+    label = {
+        "username": "username",
+        "number": "student number",
+        "id": "user id",
+        "email": "email address",
+    }[field]
     return DuplicateUser(f"The {label} {value!r} is already taken at school {school!r}.")
 
 
@@ -87,10 +103,31 @@ def _connect(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.executescript(SCHEMA)
+        _add_email_column(conn)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _add_email_column(conn: sqlite3.Connection) -> None:
+    """Give an older file the `email` column and its unique index. Under the
+    write lock, so two processes opening the file at once do it once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(users)")}
+        if "email" not in columns:
+            conn.execute("ALTER TABLE users ADD COLUMN email TEXT")
+            for user_id, data in conn.execute("SELECT id, data FROM users").fetchall():
+                email = email_key(_user.decode(bytes(data)).email)
+                if email is not None:
+                    conn.execute("UPDATE users SET email = ? WHERE id = ?", (email, user_id))
+        conn.execute(EMAIL_INDEX)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class SqliteDirectory:
@@ -154,6 +191,16 @@ class SqliteDirectory:
 
         return [_school.decode(d) for d in await self._run(fetch)]
 
+    async def update_school(self, school: School) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            changed = conn.execute(
+                "UPDATE schools SET data = ? WHERE slug = ?", (_encode(school), school.slug)
+            )
+            if changed.rowcount == 0:
+                raise UnknownSchool(f"There is no school {school.slug!r}.")
+
+        await self._run(partial(self._write, update))
+
     # --- users ---------------------------------------------------------------
 
     @staticmethod
@@ -162,6 +209,7 @@ class SqliteDirectory:
             ("username", user.username),
             ("number", user.number),
             ("pin_key", user.pin_key),
+            ("email", email_key(user.email)),
         ):
             if value is None:
                 continue
@@ -171,8 +219,15 @@ class SqliteDirectory:
             if row is not None and row[0] != user.id:
                 raise duplicate_user(user.school, field, value)
 
-    def _columns(self, user: User) -> tuple[str, str, str | None, str | None, bytes]:
-        return (user.school, user.username, user.number, user.pin_key, _encode(user))
+    def _columns(self, user: User) -> tuple[str, str, str | None, str | None, str | None, bytes]:
+        return (
+            user.school,
+            user.username,
+            user.number,
+            user.pin_key,
+            email_key(user.email),
+            _encode(user),
+        )
 
     async def add_user(self, user: User) -> None:
         def add(conn: sqlite3.Connection) -> None:
@@ -182,8 +237,8 @@ class SqliteDirectory:
                 raise duplicate_user(user.school, "id", user.id)
             self._check_unique(conn, user)
             conn.execute(
-                "INSERT INTO users (school, username, number, pin_key, data, id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (school, username, number, pin_key, email, data, id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (*self._columns(user), user.id),
             )
 
@@ -201,8 +256,8 @@ class SqliteDirectory:
                 raise KeyError(f"school {user.school!r} has no user {user.id!r}")
             self._check_unique(conn, user)
             conn.execute(
-                "UPDATE users SET school = ?, username = ?, number = ?, pin_key = ?, data = ?"
-                " WHERE id = ?",
+                "UPDATE users SET school = ?, username = ?, number = ?, pin_key = ?, email = ?,"
+                " data = ? WHERE id = ?",
                 (*self._columns(user), user.id),
             )
 
@@ -228,8 +283,8 @@ class SqliteDirectory:
             for user in (*updated, *added):
                 self._check_unique(conn, user)
                 conn.execute(
-                    "INSERT INTO users (school, username, number, pin_key, data, id)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO users (school, username, number, pin_key, email, data, id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (*self._columns(user), user.id),
                 )
 
@@ -251,6 +306,10 @@ class SqliteDirectory:
 
     async def user_by_pin_key(self, school: str, pin_key: str) -> User | None:
         return await self._user_where(school, "pin_key", pin_key)
+
+    async def user_by_email(self, school: str, email: str) -> User | None:
+        key = email_key(email)
+        return None if key is None else await self._user_where(school, "email", key)
 
     async def users(self, school: str) -> list[User]:
         def fetch() -> list[bytes]:
