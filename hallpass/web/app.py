@@ -37,7 +37,8 @@ from hallpass.web.endpoint import Endpoint, Handler, routes
 from hallpass.web.errors import ApiError, error_response
 from hallpass.web.json import json_response
 from hallpass.web.openapi import build_document
-from hallpass.web.routes import health, passes, requests, rooms, school, session
+from hallpass.web.routes import health, passes, requests, rooms, school, session, sso
+from hallpass.web.routes import metrics as metrics_route
 from hallpass.web.security import OriginCheck, SecurityHeaders
 from hallpass.web.static import page_routes
 from hallpass.web.throttle import TooManyAttempts
@@ -45,7 +46,7 @@ from hallpass.web.throttle import TooManyAttempts
 log = logging.getLogger("hallpass.web")
 
 # Every module whose `endpoints` the app serves (and documents).
-ROUTE_MODULES = (session, health, rooms, passes, requests, school)
+ROUTE_MODULES = (session, health, rooms, passes, requests, school, sso)
 
 STORE_UNAVAILABLE_MESSAGE = (
     "The school's records cannot be reached right now, so nothing was changed. "
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     table: list[BaseRoute] = [
         *routes([guarded(e) for e in endpoints]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        metrics_route.route,
         hub.websocket_route,
         *page_routes(settings.web_dir),
     ]

@@ -27,6 +27,7 @@ CODE_STATUS: dict[str, int] = {
     "forbidden": 403,
     "bad_origin": 403,
     "bad_pin": 403,
+    "password_signin_disabled": 403,
     "not_found": 404,
     "payload_too_large": 413,
     "invalid": 422,
@@ -161,6 +162,9 @@ def build_document(
         success: dict[str, Any] = {"description": STATUS_WORDS.get(e.status, "Success")}
         if e.response is not None:
             success["content"] = {"application/json": {"schema": schema_of[e.response]}}
+            links = item_links(e, endpoints)
+            if links:
+                success["links"] = links
         responses: dict[str, Any] = {str(e.status): success}
         by_status: dict[int, list[str]] = {}
         for code in dict.fromkeys(codes):
@@ -212,3 +216,64 @@ def build_document(
 def _tag(path: str) -> str:
     parts = [p for p in path.split("/") if p and p != "api"]
     return parts[0] if parts else "service"
+
+
+# --- links: where the ids in an answer lead ----------------------------------------
+# An answer that shows a pass (or a request, a room) links to every operation
+# on that item, so a client (or a stateful fuzzer) can follow POST /api/passes
+# to POST /api/passes/{id}/end without knowing the URL scheme. Derived from the
+# table: the item types are the answers of the endpoints at "{collection}/{id}".
+
+
+def item_links(endpoint: Endpoint, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """OpenAPI links from `endpoint`'s success answer to the operations on the
+    items it shows (itself left out)."""
+    links: dict[str, Any] = {}
+    own_path, _ = _openapi_path(endpoint.path)
+    for item, collection in _collections(endpoints).items():
+        for pointer in _pointers(msgspec.inspect.type_info(endpoint.response), item):
+            for target in endpoints:
+                path, _ = _openapi_path(target.path)
+                same = (target.method, path) == (endpoint.method, own_path)
+                if same or not (path + "/").startswith(collection + "/{id}/"):
+                    continue
+                operation_id = _operation_id(target.method, path)
+                name = operation_id + pointer.replace("/", "_")  # pass_0, passes_0
+                links[name] = {
+                    "operationId": operation_id,
+                    "parameters": {"path.id": f"$response.body#{pointer}/id"},
+                }
+    return links
+
+
+def _collections(endpoints: Sequence[Endpoint]) -> dict[type, str]:
+    """Each item type and the collection path its id is put under."""
+    found: dict[type, str] = {}
+    for e in endpoints:
+        path, _ = _openapi_path(e.path)
+        info = msgspec.inspect.type_info(e.response) if e.response is not None else None
+        if (
+            path.endswith("/{id}")
+            and isinstance(info, msgspec.inspect.StructType)
+            and any(f.encode_name == "id" for f in info.fields)
+        ):
+            found.setdefault(info.cls, path.removesuffix("/{id}"))
+    return found
+
+
+def _pointers(info: msgspec.inspect.Type, item: type, at: str = "", depth: int = 0) -> list[str]:
+    """JSON pointers to where an `item` sits in an answer: the answer itself, a
+    field of it, or the first of a list (two levels deep at most)."""
+    if isinstance(info, msgspec.inspect.StructType):
+        if info.cls is item:
+            return [at]
+        if depth >= 2:
+            return []
+        return [
+            p
+            for f in info.fields
+            for p in _pointers(f.type, item, f"{at}/{f.encode_name}", depth + 1)
+        ]
+    if isinstance(info, msgspec.inspect.ListType) and depth < 2:
+        return _pointers(info.item_type, item, f"{at}/0", depth + 1)
+    return []

@@ -103,6 +103,10 @@ async def sign_in(request: Request) -> Response:
     directory = svc.backend.directory
     school = await directory.get_school(body.school)
     user = await directory.user_by_username(body.school, body.username) if school else None
+    # A school may sign people in with its accounts only (docs/sso.md); its
+    # kiosks are devices with no school account and keep their passwords.
+    if school and not school.password_signin and (user is None or user.role != "kiosk"):
+        raise PASSWORD_SIGNIN_DISABLED
 
     # A device this person signed in on before has a lock of its own, so an
     # attacker guessing their password cannot lock them out of it.
@@ -136,6 +140,14 @@ async def sign_in(request: Request) -> Response:
     set_session_cookie(response, request, token)
     set_device_cookie(response, request, user, device)
     return response
+
+
+PASSWORD_SIGNIN_DISABLED = ApiError(
+    403,
+    "password_signin_disabled",
+    "Your school signs you in with your school account, not a password here. "
+    'Please use "Sign in with your school account".',
+)
 
 
 async def sign_out(request: Request) -> Response:
@@ -216,7 +228,7 @@ endpoints: list[Endpoint] = [
         summary="Sign in: sets the session cookie",
         body=LoginBody,
         response=SignedIn,
-        errors=("bad_credentials", "too_many_attempts", "invalid"),
+        errors=("bad_credentials", "too_many_attempts", "invalid", "password_signin_disabled"),
     ),
     Endpoint(
         method="DELETE",
