@@ -1,0 +1,545 @@
+// The admin's pages: rooms, policies, the hall (sweep and pause), users.
+import { ApiError, del, get, newKey, patch, post, put, sentence } from "./api.js";
+import { boot, failSoftly } from "./app.js";
+import { setTimeZone } from "./format.js";
+import { t } from "./i18n.js";
+import { studentPicker } from "./picker.js";
+import { renderSettings } from "./settings.js";
+import { busy, cancelButton, clear, h, openDialog, toast } from "./ui.js";
+
+const $ = (id) => document.getElementById(id);
+
+let me;
+let rooms;
+let live;
+
+async function main() {
+  ({ me, rooms, live } = await boot({ roles: ["admin"], onView }));
+  setUpRooms();
+  setUpHall();
+  setUpUsers();
+  renderSettings($("settings"), { me, rooms });
+  live.addEventListener("change", () => renderHall());
+  live.addEventListener("status", () => {
+    if (live.state === "live") loadHall();
+  });
+  document.addEventListener("hallpass:language", () => {
+    renderRooms();
+    renderHall();
+    if (policies) renderPolicies();
+  });
+  live.start();
+  renderRooms();
+}
+
+function onView(name) {
+  if (name === "policies") loadPolicies();
+  if (name === "hall") loadHall();
+  if (name === "users") searchUsers();
+  if (name === "rooms") rooms.load().then(renderRooms).catch(() => {});
+}
+
+const optionalInt = (value) => (value === "" || value === null ? null : Number(value));
+const validInt = (n, min, max = Infinity) => n === null || (Number.isInteger(n) && n >= min && n <= max);
+
+// --- rooms -------------------------------------------------------------------------
+
+function renderRooms() {
+  clear($("room-rows"), rooms.list.map(roomRow));
+}
+
+function roomRow(room) {
+  const id = (field) => `room-${room.id}-${field}`;
+  const name = h("input", { id: id("name"), type: "text", value: room.name, maxlength: "100", "aria-label": t("rooms.name_of", { room: room.name }) });
+  const locked = h("input", { id: id("locked"), type: "checkbox", checked: room.locked, "aria-label": t("rooms.locked_of", { room: room.name }) });
+  const capacity = h("input", { id: id("capacity"), type: "number", min: "1", inputmode: "numeric", value: room.capacity ?? "", placeholder: t("rooms.no_limit"), "aria-label": t("rooms.capacity_of", { room: room.name }) });
+  const minutes = h("input", { id: id("minutes"), type: "number", min: "1", max: "120", inputmode: "numeric", value: room.minutes, "aria-label": t("rooms.minutes_of", { room: room.name }) });
+  const enabled = h("input", { id: id("enabled"), type: "checkbox", checked: room.enabled, "aria-label": t("rooms.enabled_of", { room: room.name }) });
+  const save = h("button", { type: "button", class: "btn btn-small btn-primary", disabled: true }, t("action.save"));
+  const status = h("span", { class: "hint", role: "status" });
+  const row = h(
+    "tr",
+    { class: "room-row", dataset: { room: room.id } },
+    h("td", {}, name),
+    h("td", {}, locked),
+    h("td", {}, capacity),
+    h("td", {}, minutes),
+    h("td", {}, enabled),
+    h("td", { class: "actions" }, status, " ", save),
+  );
+  const changes = () => {
+    const found = {};
+    if (name.value.trim() !== room.name) found.name = name.value.trim();
+    if (locked.checked !== room.locked) found.locked = locked.checked;
+    const cap = optionalInt(capacity.value);
+    if (cap !== room.capacity) found.capacity = cap;
+    const min = optionalInt(minutes.value);
+    if (min !== room.minutes) found.minutes = min;
+    if (enabled.checked !== room.enabled) found.enabled = enabled.checked;
+    return found;
+  };
+  row.addEventListener("input", () => {
+    save.disabled = Object.keys(changes()).length === 0;
+    status.textContent = "";
+  });
+  save.addEventListener("click", () =>
+    busy(save, async () => {
+      const body = changes();
+      if ("capacity" in body && !validInt(body.capacity, 1)) return report(status, t("rooms.bad_capacity"), capacity);
+      if ("minutes" in body && !validInt(body.minutes, 1, 120)) return report(status, t("form.bad_minutes"), minutes);
+      if ("name" in body && !body.name) return report(status, t("rooms.need_name"), name);
+      try {
+        const updated = await patch(`/api/rooms/${encodeURIComponent(room.id)}`, body);
+        rooms.set(rooms.list.map((r) => (r.id === updated.id ? updated : r)));
+        const fresh = roomRow(updated);
+        row.replaceWith(fresh);
+        fresh.querySelector(".actions [role=status]").textContent = t("settings.saved");
+        fresh.querySelector("input").focus();
+      } catch (error) {
+        report(status, sentence(error, "staff"));
+      }
+      return undefined;
+    }),
+  );
+  return row;
+}
+
+function report(statusEl, text, focus = null) {
+  statusEl.textContent = text;
+  statusEl.className = "form-error";
+  focus?.focus();
+}
+
+function setUpRooms() {
+  let key = null;
+  $("room-add").addEventListener("input", () => {
+    key = null;
+  });
+  $("room-add").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const error = $("room-add-error");
+    error.textContent = "";
+    const body = {
+      name: $("new-room-name").value.trim(),
+      locked: $("new-room-locked").checked,
+      capacity: optionalInt($("new-room-capacity").value),
+      minutes: optionalInt($("new-room-minutes").value) ?? 5,
+    };
+    if (!body.name) return fail(error, t("rooms.need_name"), $("new-room-name"));
+    if (!validInt(body.capacity, 1)) return fail(error, t("rooms.bad_capacity"), $("new-room-capacity"));
+    if (!validInt(body.minutes, 1, 120)) return fail(error, t("form.bad_minutes"), $("new-room-minutes"));
+    key ??= newKey();
+    return busy($("room-add-submit"), async () => {
+      try {
+        const room = await post("/api/rooms", body, { key });
+        key = null;
+        rooms.set([...rooms.list, room]);
+        renderRooms();
+        $("room-add").reset();
+        toast(t("rooms.added", { room: room.name }));
+      } catch (failure) {
+        error.textContent = sentence(failure, "staff");
+      }
+    });
+  });
+}
+
+function fail(errorEl, text, focus) {
+  errorEl.textContent = text;
+  focus?.focus();
+}
+
+// --- policies ------------------------------------------------------------------------
+
+let policies = null;
+let names = new Map(); // student id -> name, for the exempt and keep-apart lists
+
+async function loadPolicies() {
+  try {
+    policies = await get("/api/policies");
+    setTimeZone(policies.timezone);
+    await loadNames([...policies.exempt, ...policies.keep_apart.flat()]);
+    renderPolicies();
+  } catch (error) {
+    clear($("policies"), h("p", { class: "form-error", role: "alert" }, sentence(error, "staff")));
+  }
+}
+
+async function loadNames(ids) {
+  const missing = ids.filter((id) => !names.has(id));
+  if (!missing.length) return;
+  try {
+    const found = await get(`/api/users?role=student&ids=${encodeURIComponent(missing.join(","))}`);
+    for (const user of Array.isArray(found) ? found : []) names.set(user.id, user.name);
+  } catch {
+    // ids stay shown as they are
+  }
+}
+
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+function numberField(key, value, { min = 0, max = 10000, optional = true } = {}) {
+  const id = `policy-${key}`;
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, t(`policies.${key}`)),
+    h("input", { id, type: "number", min: String(min), max: String(max), inputmode: "numeric", value: value ?? "", placeholder: optional ? t("policies.no_limit") : null, "aria-describedby": `${id}-hint`, dataset: { policy: key, optional: optional ? "1" : "" } }),
+    h("p", { class: "hint", id: `${id}-hint` }, t(`policies.${key}_hint`)),
+  );
+}
+
+function renderPolicies() {
+  const p = policies;
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [p.timezone];
+  if (!zones.includes(p.timezone)) zones.unshift(p.timezone);
+  const form = $("policies");
+  const error = h("p", { class: "form-error", role: "alert", id: "policies-error" });
+  clear(
+    form,
+    error,
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, t("policies.limits")),
+      h("div", { class: "policy-grid" }, numberField("daily_limit", p.daily_limit, { min: 1 }), numberField("weekly_limit", p.weekly_limit, { min: 1 }), numberField("cooldown_minutes", p.cooldown_minutes, { optional: false, max: 600 })),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, t("policies.caps")),
+      h("div", { class: "policy-grid" }, numberField("hallway_cap", p.hallway_cap, { min: 1 }), numberField("classroom_cap", p.classroom_cap, { min: 1 })),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, t("policies.day")),
+      h(
+        "div",
+        { class: "policy-grid" },
+        numberField("overtime_end_minutes", p.overtime_end_minutes, { min: 1, max: 600, optional: false }),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "policy-day_ends_at" }, t("policies.day_ends_at")),
+          h("input", { id: "policy-day_ends_at", type: "time", value: p.day_ends_at, "aria-describedby": "policy-day_ends_at-hint" }),
+          h("p", { class: "hint", id: "policy-day_ends_at-hint" }, t("policies.day_ends_at_hint")),
+        ),
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "policy-timezone" }, t("policies.timezone")),
+          h("select", { id: "policy-timezone", "aria-describedby": "policy-timezone-hint" }, zones.map((z) => h("option", { value: z, selected: z === p.timezone }, z))),
+          h("p", { class: "hint", id: "policy-timezone-hint" }, t("policies.timezone_hint")),
+        ),
+      ),
+    ),
+    blackoutsCard(p.blackouts),
+    peopleCard(),
+    h("div", { class: "row" }, h("button", { type: "submit", class: "btn btn-primary btn-big", id: "policies-save" }, t("policies.save")), h("span", { id: "policies-status", role: "status" })),
+  );
+  form.onsubmit = (event) => {
+    event.preventDefault();
+    savePolicies();
+  };
+}
+
+function blackoutsCard(list) {
+  const rows = h("div", { id: "blackouts" });
+  const add = (b) => rows.append(blackoutRow(b));
+  list.forEach(add);
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, t("policies.blackouts")),
+    h("p", { class: "hint" }, t("policies.blackouts_hint")),
+    rows,
+    h("button", { type: "button", class: "btn", onclick: () => { add({ days: ["mon", "tue", "wed", "thu", "fri"], from: "08:00", to: "08:10" }); rows.lastChild.querySelector("input").focus(); } }, t("policies.add_blackout")),
+  );
+}
+
+let blackoutCount = 0;
+
+function blackoutRow(b) {
+  const n = ++blackoutCount;
+  const row = h(
+    "fieldset",
+    { class: "blackout", dataset: { blackout: "" } },
+    h("legend", { class: "visually-hidden" }, t("policies.blackout_n", { n })),
+    h(
+      "div",
+      { class: "choices" },
+      WEEKDAYS.map((d) => h("label", { class: "check" }, h("input", { type: "checkbox", value: d, checked: b.days.includes(d), dataset: { day: "" } }), t(`day.${d}`))),
+    ),
+    h("div", { class: "field" }, h("label", { for: `bo-${n}-from` }, t("policies.from")), h("input", { id: `bo-${n}-from`, type: "time", value: b.from, dataset: { from: "" } })),
+    h("div", { class: "field" }, h("label", { for: `bo-${n}-to` }, t("policies.to")), h("input", { id: `bo-${n}-to`, type: "time", value: b.to, dataset: { to: "" } })),
+    h("button", { type: "button", class: "btn btn-small", onclick: () => row.remove() }, t("policies.remove")),
+  );
+  return row;
+}
+
+let exempt = [];
+let groups = [];
+
+function peopleCard() {
+  exempt = [...policies.exempt];
+  groups = policies.keep_apart.map((g) => [...g]);
+  const box = h("div", {});
+  const render = () => {
+    clear(
+      box,
+      h("h3", {}, t("policies.exempt")),
+      h("p", { class: "hint" }, t("policies.exempt_hint")),
+      tagList(exempt, (id) => {
+        exempt = exempt.filter((x) => x !== id);
+        render();
+      }),
+      adder("exempt-add", (student) => {
+        if (!exempt.includes(student)) exempt.push(student);
+        render();
+      }),
+      h("h3", {}, t("policies.keep_apart")),
+      h("p", { class: "hint" }, t("policies.keep_apart_hint")),
+      groups.map((group, i) =>
+        h(
+          "div",
+          { class: "blackout" },
+          h("strong", {}, t("policies.group_n", { n: i + 1 })),
+          tagList(group, (id) => {
+            groups[i] = group.filter((x) => x !== id);
+            render();
+          }),
+          adder(`group-${i}-add`, (student) => {
+            if (!group.includes(student)) group.push(student);
+            render();
+          }),
+          h("button", { type: "button", class: "btn btn-small", onclick: () => { groups.splice(i, 1); render(); } }, t("policies.remove_group")),
+        ),
+      ),
+      h("button", { type: "button", class: "btn", onclick: () => { groups.push([]); render(); } }, t("policies.add_group")),
+    );
+  };
+  render();
+  return h("section", { class: "card" }, h("h2", {}, t("policies.people")), box);
+}
+
+function tagList(ids, remove) {
+  if (!ids.length) return h("p", { class: "muted" }, t("policies.nobody"));
+  return h(
+    "ul",
+    { class: "tag-list" },
+    ids.map((id) => {
+      const name = names.get(id) ?? id;
+      return h("li", {}, name, h("button", { type: "button", class: "btn btn-quiet btn-small", "aria-label": t("policies.remove_name", { name }), onclick: () => remove(id) }, "×"));
+    }),
+  );
+}
+
+function adder(id, onAdd) {
+  const picker = studentPicker(id, { labelKey: "policies.add_student" });
+  const button = h("button", { type: "button", class: "btn btn-small" }, t("policies.add"));
+  const status = h("p", { class: "hint", role: "status" });
+  button.addEventListener("click", () => {
+    const who = picker.value();
+    if (!who?.student) {
+      status.textContent = t("policies.pick_from_list");
+      picker.input.focus();
+      return;
+    }
+    names.set(who.student, who.name);
+    onAdd(who.student);
+  });
+  return h("div", { class: "row" }, picker.element, button, status);
+}
+
+function readPolicies() {
+  const value = (key) => $(`policy-${key}`).value;
+  const body = {
+    daily_limit: optionalInt(value("daily_limit")),
+    weekly_limit: optionalInt(value("weekly_limit")),
+    cooldown_minutes: optionalInt(value("cooldown_minutes")) ?? 0,
+    hallway_cap: optionalInt(value("hallway_cap")),
+    classroom_cap: optionalInt(value("classroom_cap")),
+    overtime_end_minutes: optionalInt(value("overtime_end_minutes")) ?? 15,
+    timezone: value("timezone"),
+    day_ends_at: value("day_ends_at"),
+    blackouts: [...document.querySelectorAll("[data-blackout]")].map((row) => ({
+      days: [...row.querySelectorAll("[data-day]:checked")].map((box) => box.value),
+      from: row.querySelector("[data-from]").value,
+      to: row.querySelector("[data-to]").value,
+    })),
+    exempt,
+    keep_apart: groups.filter((g) => g.length >= 2),
+  };
+  return body;
+}
+
+function checkPolicies(body) {
+  for (const key of ["daily_limit", "weekly_limit", "hallway_cap", "classroom_cap"]) {
+    if (!validInt(body[key], 1)) return [key, t("policies.bad_number")];
+  }
+  if (!validInt(body.cooldown_minutes, 0, 600)) return ["cooldown_minutes", t("policies.bad_number")];
+  if (!validInt(body.overtime_end_minutes, 1, 600)) return ["overtime_end_minutes", t("policies.bad_number")];
+  if (!body.day_ends_at) return ["day_ends_at", t("policies.bad_time")];
+  for (const b of body.blackouts) {
+    if (!b.days.length || !b.from || !b.to || b.from >= b.to) return [null, t("policies.bad_blackout")];
+  }
+  return null;
+}
+
+async function savePolicies() {
+  const error = $("policies-error");
+  const status = $("policies-status");
+  error.textContent = "";
+  status.textContent = "";
+  const body = readPolicies();
+  const problem = checkPolicies(body);
+  if (problem) {
+    error.textContent = problem[1];
+    if (problem[0]) $(`policy-${problem[0]}`).focus();
+    return;
+  }
+  await busy($("policies-save"), async () => {
+    try {
+      policies = await put("/api/policies", body);
+      setTimeZone(policies.timezone);
+      status.textContent = t("settings.saved");
+      status.className = "form-ok";
+      toast(t("policies.saved"));
+    } catch (failure) {
+      error.textContent = sentence(failure, "staff");
+    }
+  });
+}
+
+// --- the hall -----------------------------------------------------------------------------
+
+let paused = null;
+
+async function loadHall() {
+  try {
+    paused = (await get("/api/hall")).paused;
+  } catch {
+    paused = null;
+  }
+  renderHall();
+}
+
+function renderHall() {
+  const passes = [...live.passes.values()];
+  const counts = {
+    active: passes.filter((p) => p.state === "active").length,
+    pending: passes.filter((p) => p.state === "pending").length,
+    waiting: passes.filter((p) => p.state === "waiting").length,
+  };
+  const box = $("hall-state");
+  const stats = h(
+    "div",
+    { class: "summary" },
+    ["active", "pending", "waiting"].map((k) => h("span", { class: "stat" }, h("strong", { class: "num" }, String(counts[k])), t(`hall.count_${k}`, { n: counts[k] }))),
+  );
+  const resume = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-primary",
+      onclick: (e) =>
+        busy(e.currentTarget, async () => {
+          try {
+            await del("/api/hall/pause");
+            paused = false;
+            toast(t("hall.resumed"));
+            renderHall();
+          } catch (error) {
+            toast(sentence(error, "staff"), { error: true });
+          }
+        }),
+    },
+    t("hall.resume"),
+  );
+  clear(
+    box,
+    h("h2", {}, t("hall.now")),
+    stats,
+    paused === true ? h("p", { class: "frozen-note" }, t("hall.paused")) : paused === false ? h("p", { class: "muted" }, t("hall.open")) : null,
+    paused !== false ? resume : null,
+  );
+}
+
+function setUpHall() {
+  $("sweep").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const pause = $("sweep-pause").checked;
+    const choice = await openDialog({
+      title: t("hall.confirm_title"),
+      body: h("p", {}, t(pause ? "hall.confirm_pause" : "hall.confirm")),
+      actions: [cancelButton(), h("button", { type: "submit", class: "btn btn-danger", value: "sweep" }, t("hall.sweep_button"))],
+    });
+    if (choice !== "sweep") return;
+    await busy($("sweep-submit"), async () => {
+      try {
+        const result = await post("/api/hall/sweep", { pause });
+        $("sweep-result").textContent = t("hall.swept", { n: result.ended });
+        $("sweep-result").className = "form-ok";
+        if (pause) paused = true;
+        renderHall();
+      } catch (error) {
+        $("sweep-result").textContent = sentence(error, "staff");
+        $("sweep-result").className = "form-error";
+      }
+    });
+  });
+}
+
+// --- users ------------------------------------------------------------------------------------
+
+let usersTimer = null;
+let usersRun = 0;
+
+function setUpUsers() {
+  $("user-search").addEventListener("input", () => {
+    clearTimeout(usersTimer);
+    usersTimer = setTimeout(searchUsers, 250);
+  });
+  $("user-role").addEventListener("change", searchUsers);
+}
+
+async function searchUsers() {
+  const run = ++usersRun;
+  const q = $("user-search").value.trim();
+  const role = $("user-role").value;
+  const params = new URLSearchParams({ limit: "100" });
+  if (q) params.set("q", q);
+  if (role) params.set("role", role);
+  let users;
+  try {
+    users = await get(`/api/users?${params}`);
+  } catch (error) {
+    if (run !== usersRun) return;
+    clear($("user-rows"));
+    $("users-note").textContent = error instanceof ApiError && (error.status === 404 || error.status === 405) ? t("users.unavailable") : sentence(error, "staff");
+    return;
+  }
+  if (run !== usersRun) return;
+  const list = Array.isArray(users) ? users : (users?.users ?? []);
+  $("users-note").textContent = t("users.found", { n: list.length });
+  clear(
+    $("user-rows"),
+    list.map((u) =>
+      h(
+        "tr",
+        {},
+        h("td", { class: "student" }, u.name),
+        h("td", {}, u.username ?? ""),
+        h("td", {}, t(`role.${u.role}`)),
+        h("td", { class: "num" }, u.number ?? ""),
+        h("td", {}, u.room ? rooms.name(u.room) : ""),
+      ),
+    ),
+  );
+}
+
+
+
+
+main().catch(failSoftly);
