@@ -12,10 +12,16 @@ from hallpass.events import types as ev
 from hallpass.events.store import StoredEvent
 from hallpass.projections.board import board, is_overtime, time_left, time_out
 from hallpass.projections.calendar import list_passes, passes_by_day
-from hallpass.projections.counts import pass_counts, school_day
+from hallpass.projections.counts import (
+    daily_count,
+    last_ended_at,
+    pass_counts,
+    school_day,
+    weekly_count,
+)
 from hallpass.projections.occupancy import line, occupancy, place_in_line
 from hallpass.projections.requests import list_requests, open_requests
-from hallpass.projections.state import fold, initial_state, replay
+from hallpass.projections.state import fold, initial_state, live_pass, replay
 from hallpass.rules.commands import ArrivePass, DeclineRequest, EndPass
 
 # --- the fold ------------------------------------------------------------------
@@ -94,10 +100,25 @@ def test_a_new_timezone_moves_the_counted_days() -> None:
     w = World(datetime(2025, 1, 14, 3, 0, tzinfo=UTC))  # Monday 21:00 in Chicago
     pid = w.out(S1)
     w.do(EndPass(actor=S1, pass_id=pid))
-    assert w.state.counted["s1"] == {date(2025, 1, 13): 1}
+    assert daily_count(w.state, "s1", date(2025, 1, 13)) == 1
     w.policies(timezone="Europe/Berlin")  # Tuesday 04:00 there
-    assert w.state.counted["s1"] == {date(2025, 1, 14): 1}
-    assert replay(w.log) == w.state
+    assert daily_count(w.state, "s1", date(2025, 1, 13)) == 0
+    assert daily_count(w.state, "s1", date(2025, 1, 14)) == 1
+
+
+def test_a_pass_scheduled_weeks_ahead_counts_on_its_day() -> None:
+    w = World()
+    start = T0 + timedelta(days=21)
+    w.out(S1, start_at=start)
+    w.out(S1, destination="r102", start_at=T0 + timedelta(days=20))  # another day
+    for _ in range(20):
+        w.advance(days=1)
+        w.do(EndPass(actor=S1, pass_id=w.out(S1)))  # a pass each day in between
+    day = school_day(w.state, start)  # Monday 3 February
+    assert daily_count(w.state, "s1", day) == 1
+    assert weekly_count(w.state, "s1", day) == 1
+    sunday = day - timedelta(days=1)  # a pass each day that week, and one made weeks ago
+    assert weekly_count(w.state, "s1", sunday) == 8
 
 
 # --- views ---------------------------------------------------------------------
@@ -203,3 +224,27 @@ def test_requests_for_a_student_and_for_the_school() -> None:
     assert [r.id for r in list_requests(w.state, "s1")] == [third, first]
     assert [r.id for r in open_requests(w.state)] == [third, second]
     assert [r.id for r in open_requests(w.state, "s1")] == [third]
+
+
+def test_the_last_end_is_found_also_for_a_pass_made_earlier_for_later() -> None:
+    w = World()  # 09:00
+    scheduled = w.out(S1, "r102", "r103", start_at=T0 + timedelta(hours=1))
+    w.advance(minutes=5)
+    now = w.out(S1)
+    w.advance(minutes=5)
+    w.do(EndPass(actor=S1, pass_id=now))  # 09:10
+    assert last_ended_at(w.state, "s1") == w.now
+    w.advance(minutes=50)
+    w.tick()  # 10:00: the scheduled pass starts
+    w.advance(minutes=5)
+    w.do(EndPass(actor=S1, pass_id=scheduled))
+    assert last_ended_at(w.state, "s1") == w.now
+    assert last_ended_at(w.state, "s2") is None
+
+
+def test_the_live_pass_of_a_student() -> None:
+    w = World()
+    assert live_pass(w.state, "s1") is None
+    pid = w.out(S1, destination="nurse")
+    assert live_pass(w.state, "s1") is w.pass_(pid)
+    assert w.state.live == {"s1": pid}

@@ -145,7 +145,7 @@ def test_a_sweep_ends_and_cancels_every_live_pass_but_not_scheduled_ones() -> No
     assert {e.reason for e in ended + cancelled} == {"sweep"}  # type: ignore[operator]
     assert len(ended) == 2 and {e.pass_id for e in cancelled} == {waiting, pending}
     assert w.state_of(active) == "ended" and w.state_of(scheduled) == "scheduled"
-    assert not w.state.live and w.state.in_hallway == 0
+    assert not w.state.live and not w.state.active
     assert not w.state.paused
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from rules_kit import ADMIN, S1, S2, S3, S4, S5, TEACHER, World, student, types
 
 from hallpass.events.types import PassStarted
+from hallpass.projections.occupancy import hall_counts
 from hallpass.rules.commands import (
     CancelPass,
     ChangeRoom,
@@ -68,10 +69,10 @@ def test_the_hallway_cap_holds_and_releases_in_order() -> None:
     c = w.out(S3, "r103", "r101")
     d = w.out(S4, "r101", "r103")
     assert [w.state_of(p) for p in (c, d)] == ["waiting", "waiting"]
-    assert w.state.in_hallway == 2
+    assert hall_counts(w.state).total == 2
     events = w.do(EndPass(actor=TEACHER, pass_id=a))
     assert [getattr(e, "pass_id", None) for e in events] == [a, c]
-    assert w.state.in_hallway == 2 and w.state_of(d) == "waiting"
+    assert hall_counts(w.state).total == 2 and w.state_of(d) == "waiting"
 
 
 def test_the_classroom_cap_bounds_students_out_of_one_room() -> None:
@@ -89,7 +90,7 @@ def test_raising_a_rooms_capacity_starts_the_line_in_the_same_events() -> None:
     events = _library(w, 3)
     assert types(events) == ["RoomChanged", "PassStarted", "PassStarted"]
     assert [w.state_of(p) for p in waiting] == ["active", "active", "waiting"]
-    assert w.state.out_to["lib"] == 3
+    assert hall_counts(w.state).to["lib"] == 3
 
 
 def test_removing_a_rooms_capacity_starts_everyone() -> None:
@@ -182,12 +183,12 @@ def test_the_line_does_not_move_while_paused_and_moves_on_resume() -> None:
 def test_a_big_line_never_overfills_a_room() -> None:
     w = World()
     ids = [w.out(student(n), "r101", "rest") for n in range(1, 11)]
-    assert w.state.out_to["rest"] == 2
+    assert hall_counts(w.state).to["rest"] == 2
     for _ in range(8):
         first_active = next(p for p in ids if w.state_of(p) == "active")
         w.advance(minutes=1)
         w.do(EndPass(actor=TEACHER, pass_id=first_active))
-        assert w.state.out_to["rest"] == 2
+        assert hall_counts(w.state).to["rest"] == 2
     assert [w.state_of(p) for p in ids] == ["ended"] * 8 + ["active"] * 2
 
 

@@ -11,7 +11,7 @@ the live fold; decide and tick never change the state they read.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 import msgspec
@@ -22,8 +22,10 @@ from rules_kit import ADMIN, TEACHER, TEACHER2, World
 
 from hallpass.events.types import Event, PassQueued, PassStarted, Policies
 from hallpass.projections.clock import local_day
+from hallpass.projections.counts import COUNTED_KINDS, daily_count, weekly_count
+from hallpass.projections.occupancy import hall_counts
 from hallpass.projections.records import PassRecord
-from hallpass.projections.state import COUNTED_KINDS, due_at, replay
+from hallpass.projections.state import due_at, replay
 from hallpass.rules.commands import (
     AcceptRequest,
     Actor,
@@ -382,13 +384,13 @@ class School(RuleBasedStateMachine):
         assert state.live == {p.student: p.id for p in records if p.state in LIVE}
         for name in ("scheduled", "pending", "active"):
             assert set(getattr(state, name)) == {p.id for p in records if p.state == name}
+        assert all(p.start_at is not None for p in state.scheduled.values())
         assert set(state.line) == {p.id for p in records if p.state == "waiting"}
         active = [p for p in records if p.state == "active"]
-        assert state.in_hallway == len(active)
-        assert {k: v for k, v in state.out_to.items() if v} == Counter(
-            p.destination for p in active
-        )
-        assert {k: v for k, v in state.out_from.items() if v} == Counter(p.origin for p in active)
+        counts = hall_counts(state)
+        assert counts.total == len(active)
+        assert counts.to == Counter(p.destination for p in active)
+        assert counts.from_ == Counter(p.origin for p in active)
         assert set(state.open_requests) == {
             r.id for r in state.requests.values() if r.state == "open"
         }
@@ -422,18 +424,21 @@ class School(RuleBasedStateMachine):
     @invariant()
     def limit_counts_equal_a_count_of_the_history(self) -> None:
         state = self.w.state
-        expected: Counter[tuple[str, Any]] = Counter()
+        tz = state.policies.timezone
+        daily: Counter[tuple[str, date]] = Counter()
+        weekly: Counter[tuple[str, tuple[int, int]]] = Counter()
+        days: set[date] = {local_day(self.w.now, tz)}
         for p in state.passes.values():
+            day = local_day(p.start_at or p.created_at, tz)
+            days.add(day)
             if p.kind in COUNTED_KINDS and p.state not in UNCOUNTED:
-                day = local_day(p.start_at or p.created_at, state.policies.timezone)
-                expected[(p.student, day)] += 1
-        actual = {
-            (student, day): n
-            for student, days in state.counted.items()
-            for day, n in days.items()
-            if n
-        }
-        assert actual == dict(expected)
+                daily[(p.student, day)] += 1
+                weekly[(p.student, day.isocalendar()[:2])] += 1
+        for student in STUDENTS:
+            for day in days:
+                assert daily_count(state, student.id, day) == daily[(student.id, day)]
+                week = day.isocalendar()[:2]
+                assert weekly_count(state, student.id, day) == weekly[(student.id, week)]
 
     @invariant()
     def a_replay_equals_the_live_fold(self) -> None:

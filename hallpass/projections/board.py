@@ -12,8 +12,7 @@ def board(state: SchoolState, room: str | None = None) -> list[PassRecord]:
     """Every active, pending and waiting pass: the active ones in the order
     they started, then those awaiting approval, then the line in its order.
     With `room` (a kiosk's), only passes whose origin or destination it is."""
-    passes = state.passes
-    records = [passes[pid] for group in (state.active, state.pending, state.line) for pid in group]
+    records = [r for group in (state.active, state.pending, state.line) for r in group.values()]
     if room is None:
         return records
     return [r for r in records if room in (r.origin, r.destination)]

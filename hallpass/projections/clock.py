@@ -77,9 +77,3 @@ def at_local_time(day: date, minutes: int, tz: str) -> datetime:
     """The UTC instant of wall-clock `minutes` after midnight on the local `day`."""
     wall = datetime.combine(day, time(minutes // 60, minutes % 60), zone(tz))
     return wall.astimezone(UTC)
-
-
-def week_days(day: date) -> list[date]:
-    """The seven days (Monday to Sunday) of the ISO week that holds `day`."""
-    monday = day - timedelta(days=day.weekday())
-    return [monday + timedelta(days=i) for i in range(7)]

@@ -28,11 +28,9 @@ class Occupancy(msgspec.Struct, frozen=True, kw_only=True):
 
 def occupancy(state: SchoolState, room: str) -> Occupancy:
     """Who is out to `room`, who is out from it, and who waits to go there."""
-    passes = state.passes
     going: list[PassRecord] = []
     left: list[PassRecord] = []
-    for pid in state.active:
-        record = passes[pid]
+    for record in state.active.values():
         if record.destination == room:
             going.append(record)
         elif record.origin == room:
@@ -43,13 +41,13 @@ def occupancy(state: SchoolState, room: str) -> Occupancy:
         capacity=None if record_of is None else record_of.capacity,
         going=going,
         left=left,
-        waiting=[passes[pid] for pid in state.line if passes[pid].destination == room],
+        waiting=[r for r in state.line.values() if r.destination == room],
     )
 
 
 def line(state: SchoolState) -> list[PassRecord]:
     """The school's line: every waiting pass, first come first."""
-    return [state.passes[pid] for pid in state.line]
+    return list(state.line.values())
 
 
 def place_in_line(state: SchoolState, pass_id: str) -> int | None:
@@ -58,3 +56,21 @@ def place_in_line(state: SchoolState, pass_id: str) -> int | None:
         if pid == pass_id:
             return place
     return None
+
+
+class HallCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Students out now: in the whole school, per destination, per origin."""
+
+    total: int
+    to: dict[str, int]
+    from_: dict[str, int]
+
+
+def hall_counts(state: SchoolState) -> HallCounts:
+    """Count the active passes (rooms with nobody out are left out)."""
+    to: dict[str, int] = {}
+    from_: dict[str, int] = {}
+    for record in state.active.values():
+        to[record.destination] = to.get(record.destination, 0) + 1
+        from_[record.origin] = from_.get(record.origin, 0) + 1
+    return HallCounts(total=len(state.active), to=to, from_=from_)

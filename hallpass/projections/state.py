@@ -2,11 +2,17 @@
 
 `evolve(state, event)` folds one event in place and returns the same state
 (docs/architecture.md, "The fold"). Besides the records the API shows, the state
-keeps the indexes that the rules and the views read on every command: the live
-pass of each student, who is out per room and in the whole hallway, the line,
-the passes that count toward a student's limits per school day. Each index is
-updated by the one event that changes it, so no rule or view has to scan the
-school's history.
+keeps the indexes that the rules and the views read: the passes not over yet,
+by state (the line in its order), and each student's passes and requests. Each
+index is changed by the events that change it, so no rule or view has to scan
+the school's history.
+
+The fold is a replay's hot path, so it keeps no more than that: counts that a
+decision needs (students out per room, passes toward a limit, a student's last
+return) are computed when asked, from these indexes (counts.py, capacity.py).
+And every event about a pass finds its record in the small index of its
+state, not in the year-long `passes`, whose lookups miss the processor's
+caches.
 
 The fold is lenient: an event about an unknown pass or request, or one that
 does not apply to the record's state, is ignored, so a stream written by an
@@ -48,13 +54,10 @@ from hallpass.events.types import (
     RequestSent,
     RoomAdded,
     RoomChanged,
+    StudentErased,
 )
 from hallpass.projections.clock import local_day
 from hallpass.projections.records import PassRecord, PassState, RequestRecord, RoomRecord
-
-# Passes a student asked for themselves (on their device or at a kiosk) count
-# toward the daily and weekly limits; staff passes and accepted requests don't.
-COUNTED_KINDS: frozenset[str] = frozenset({"student", "kiosk"})
 
 
 class SchoolState(msgspec.Struct, kw_only=True):
@@ -71,29 +74,35 @@ class SchoolState(msgspec.Struct, kw_only=True):
     passes: dict[str, PassRecord] = {}  # in creation order
     requests: dict[str, RequestRecord] = {}  # in the order they were sent
 
-    # Pass ids by state; the dicts are ordered sets (values are None).
-    scheduled: dict[str, None] = {}
-    pending: dict[str, None] = {}
-    line: dict[str, None] = {}  # waiting passes, first come first served
-    active: dict[str, None] = {}  # in the order they started
-
-    live: dict[str, str] = {}  # student -> their pending, waiting or active pass
-    out_to: dict[str, int] = {}  # destination room -> active passes to it
-    out_from: dict[str, int] = {}  # origin room -> active passes from it
-    in_hallway: int = 0  # active passes in the whole school
+    # The passes not over yet, by state: pass id -> the same record as in
+    # `passes`. `scheduled` also holds, within one append only, a new pass
+    # without a start time until its PassStarted or PassQueued.
+    scheduled: dict[str, PassRecord] = {}  # waiting for their start time
+    pending: dict[str, PassRecord] = {}  # waiting for approval
+    line: dict[str, PassRecord] = {}  # waiting for a place, first come first served
+    active: dict[str, PassRecord] = {}  # in the order they started
 
     passes_by_student: dict[str, list[str]] = {}  # pass ids, oldest first
+    # student -> their passes made with a start time, oldest first: the few
+    # that a scan of recent passes by creation time could miss (counts.py).
+    ahead: dict[str, list[str]] = {}
     requests_by_student: dict[str, list[str]] = {}  # request ids, oldest first
     open_requests: dict[str, None] = {}
-    # student -> school day -> passes that count toward the limits (created by
-    # the student, not denied, cancelled or expired), by the day they start.
-    counted: dict[str, dict[date, int]] = {}
-    last_end: dict[str, datetime] = {}  # student -> when their last pass ended
     last_day_ended: date | None = None
 
     # Derived from the policies when they are set.
     exempt: frozenset[str] = frozenset()
     apart: dict[str, frozenset[str]] = {}  # student -> everyone kept apart from them
+
+    @property
+    def live(self) -> dict[str, str]:
+        """Student -> their pending, waiting or active pass (at most one each).
+        Made on each call from the live indexes: a few hundred passes at most."""
+        return {
+            record.student: pid
+            for group in (self.pending, self.line, self.active)
+            for pid, record in group.items()
+        }
 
 
 def initial_state() -> SchoolState:
@@ -126,6 +135,15 @@ def replay(events: list[Event] | list[StoredEvent]) -> SchoolState:
     return state
 
 
+def live_pass(state: SchoolState, student: str) -> PassRecord | None:
+    """The student's pending, waiting or active pass, if they have one."""
+    for group in (state.active, state.line, state.pending):
+        for record in group.values():
+            if record.student == student:
+                return record
+    return None
+
+
 def pass_day(state: SchoolState, record: PassRecord) -> date:
     """The school day a pass belongs to: the local day it starts (or was made)."""
     return local_day(record.start_at or record.created_at, state.policies.timezone)
@@ -153,7 +171,6 @@ def _room_added(s: SchoolState, e: RoomAdded | RoomChanged) -> None:
 
 
 def _policies_set(s: SchoolState, e: PoliciesSet) -> None:
-    moved = e.policies.timezone != s.policies.timezone
     s.policies = e.policies
     s.exempt = frozenset(e.policies.exempt)
     apart: dict[str, set[str]] = {}
@@ -161,16 +178,6 @@ def _policies_set(s: SchoolState, e: PoliciesSet) -> None:
         for student in group:
             apart.setdefault(student, set()).update(x for x in group if x != student)
     s.apart = {student: frozenset(others) for student, others in apart.items() if others}
-    if moved:
-        _recount(s)
-
-
-def _recount(s: SchoolState) -> None:
-    """Rebuild the limit counts: school days moved with the timezone."""
-    s.counted = {}
-    for record in s.passes.values():
-        if record.kind in COUNTED_KINDS and record.state not in _UNCOUNTED:
-            _count(s, record.student, pass_day(s, record), 1)
 
 
 def _paused(s: SchoolState, e: PassesPaused) -> None:
@@ -192,27 +199,13 @@ def _day_ended(s: SchoolState, e: DayEnded) -> None:
 
 # --- passes --------------------------------------------------------------------
 
-_UNCOUNTED: frozenset[str] = frozenset({"denied", "cancelled", "expired"})
-
-
-def _count(s: SchoolState, student: str, day: date, delta: int) -> None:
-    days = s.counted.get(student)
-    if days is None:
-        s.counted[student] = {day: delta}
-    else:
-        days[day] = days.get(day, 0) + delta
-
 
 def _pass_created(s: SchoolState, e: PassCreated) -> None:
     pid = e.pass_id
-    passes = s.passes
-    if pid in passes:
-        return
     student = e.student
-    # Until its PassStarted or PassQueued (same append) a pass that needs no
-    # approval is kept as scheduled: a stream cut short still starts it on tick.
     needs_approval = e.needs_approval
-    passes[pid] = PassRecord(
+    actor = e.actor
+    record = PassRecord(
         id=pid,
         student=student,
         origin=e.origin,
@@ -220,123 +213,93 @@ def _pass_created(s: SchoolState, e: PassCreated) -> None:
         minutes=e.minutes,
         state="pending" if needs_approval else "scheduled",
         created_at=e.at,
-        created_by=e.actor,
+        # Share an equal string already held rather than keep the decoder's
+        # fresh copy: a replay holds a school year in memory.
+        created_by=student if actor == student else actor,
         start_at=e.start_at,
         note=e.note,
         kind=e.kind,
         request=e.request,
     )
-    if needs_approval:
-        s.pending[pid] = None
-        s.live[student] = pid
-    else:
-        s.scheduled[pid] = None
+    if s.passes.setdefault(pid, record) is not record:
+        return  # a pass id made twice: the first one stands
     mine = s.passes_by_student.get(student)
     if mine is None:
         s.passes_by_student[student] = [pid]
     else:
         mine.append(pid)
-    if e.kind in COUNTED_KINDS:
-        day = local_day(e.start_at or e.at, s.policies.timezone)
-        days = s.counted.get(student)
-        if days is None:
-            s.counted[student] = {day: 1}
-        else:
-            days[day] = days.get(day, 0) + 1
-
-
-def _leave_waiting_state(s: SchoolState, record: PassRecord) -> bool:
-    """Take a not-yet-started pass out of its state's index; False if it had started."""
-    state = record.state
-    if state == "scheduled":
-        s.scheduled.pop(record.id, None)
-    elif state == "waiting":
-        s.line.pop(record.id, None)
-    elif state == "pending":
-        s.pending.pop(record.id, None)
+    if needs_approval:
+        s.pending[pid] = record
     else:
-        return False
-    return True
+        # Without a start time, scheduled only until the PassStarted or
+        # PassQueued that follows in the same append.
+        s.scheduled[pid] = record
+    if e.start_at is not None:
+        ahead = s.ahead.get(student)
+        if ahead is None:
+            s.ahead[student] = [pid]
+        else:
+            ahead.append(pid)
+
+
+def _not_started(s: SchoolState, pid: str) -> PassRecord | None:
+    """Take a scheduled, waiting or pending pass out of its state's index."""
+    return s.scheduled.pop(pid, None) or s.line.pop(pid, None) or s.pending.pop(pid, None)
 
 
 def _pass_approved(s: SchoolState, e: PassApproved) -> None:
-    record = s.passes.get(e.pass_id)
-    if record is None or record.state != "pending":
+    record = s.pending.pop(e.pass_id, None)
+    if record is None:
         return
     # Scheduled until its start time, or until the PassStarted or PassQueued
     # that follows in the same append.
-    s.pending.pop(record.id, None)
     record.state = "scheduled"
-    s.scheduled[record.id] = None
-    if s.live.get(record.student) == record.id:
-        del s.live[record.student]
+    s.scheduled[record.id] = record
 
 
 def _pass_queued(s: SchoolState, e: PassQueued) -> None:
-    record = s.passes.get(e.pass_id)
-    if record is None or record.state == "waiting" or not _leave_waiting_state(s, record):
+    pid = e.pass_id
+    if pid in s.line:
+        return
+    record = _not_started(s, pid)
+    if record is None:
         return
     record.state = "waiting"
-    s.line[record.id] = None
-    s.live[record.student] = record.id
+    s.line[pid] = record
 
 
 def _pass_started(s: SchoolState, e: PassStarted) -> None:
     pid = e.pass_id
-    record = s.passes.get(pid)
+    # Passes are looked up in the small indexes of passes not over yet, never
+    # in the whole school's history: on a replay that lookup would miss the
+    # processor's caches almost every time.
+    record = s.scheduled.pop(pid, None) or s.line.pop(pid, None) or s.pending.pop(pid, None)
     if record is None:
         return
-    state = record.state
-    if state == "waiting":
-        del s.line[pid]
-    elif state == "scheduled":
-        del s.scheduled[pid]
-    elif state == "pending":
-        del s.pending[pid]
-    else:
-        return
     record.state = "active"
-    record.started_at = e.at
-    s.active[pid] = None
-    s.live[record.student] = pid
-    out_to = s.out_to
-    out_to[record.destination] = out_to.get(record.destination, 0) + 1
-    out_from = s.out_from
-    out_from[record.origin] = out_from.get(record.origin, 0) + 1
-    s.in_hallway += 1
+    at = e.at  # shared when equal, as in _pass_created
+    record.started_at = record.created_at if at == record.created_at else at
+    s.active[pid] = record
 
 
 def _pass_ended(s: SchoolState, e: PassEnded) -> None:
-    pid = e.pass_id
-    record = s.passes.get(pid)
-    if record is None or record.state != "active":
+    record = s.active.pop(e.pass_id, None)
+    if record is None:
         return
-    at = e.at
     record.state = "ended"
-    record.ended_at = at
-    record.ended_by = e.actor
-    del s.active[pid]
-    s.out_to[record.destination] -= 1
-    s.out_from[record.origin] -= 1
-    s.in_hallway -= 1
-    student = record.student
-    if s.live.get(student) == pid:
-        del s.live[student]
-    s.last_end[student] = at
+    record.ended_at = e.at
+    actor = e.actor
+    record.ended_by = record.student if actor == record.student else actor
 
 
 def _close(s: SchoolState, e: PassDenied | PassCancelled | PassExpired, to: PassState) -> None:
     """A pass that never started is over: denied, cancelled or expired."""
-    record = s.passes.get(e.pass_id)
-    if record is None or not _leave_waiting_state(s, record):
+    record = _not_started(s, e.pass_id)
+    if record is None:
         return
     record.state = to
     record.ended_at = e.at
     record.ended_by = e.actor
-    if s.live.get(record.student) == record.id:
-        del s.live[record.student]
-    if record.kind in COUNTED_KINDS:
-        _count(s, record.student, pass_day(s, record), -1)
 
 
 def _pass_denied(s: SchoolState, e: PassDenied) -> None:
@@ -352,14 +315,14 @@ def _pass_expired(s: SchoolState, e: PassExpired) -> None:
 
 
 def _pass_arrived(s: SchoolState, e: PassArrived) -> None:
-    record = s.passes.get(e.pass_id)
-    if record is not None and record.state == "active" and record.arrived_at is None:
+    record = s.active.get(e.pass_id)
+    if record is not None and record.arrived_at is None:
         record.arrived_at = e.at
 
 
 def _pass_extended(s: SchoolState, e: PassExtended) -> None:
-    record = s.passes.get(e.pass_id)
-    if record is None or record.state != "active":
+    record = s.active.get(e.pass_id)
+    if record is None:
         return
     record.minutes += e.minutes
     started = record.started_at
@@ -372,8 +335,8 @@ def _pass_extended(s: SchoolState, e: PassExtended) -> None:
 
 
 def _pass_overtime(s: SchoolState, e: PassOvertime) -> None:
-    record = s.passes.get(e.pass_id)
-    if record is not None and record.state == "active":
+    record = s.active.get(e.pass_id)
+    if record is not None:
         record.overtime = True
 
 
@@ -436,6 +399,22 @@ def _request_expired(s: SchoolState, e: RequestExpired) -> None:
         record.state = "expired"
 
 
+# --- people --------------------------------------------------------------------
+
+
+def _student_erased(s: SchoolState, e: StudentErased) -> None:
+    """Notes are free text that may name the student: once the student is
+    deleted no view or export shows them (hallpass/deletion.py)."""
+    for pid in s.passes_by_student.get(e.student, ()):
+        record = s.passes.get(pid)
+        if record is not None:
+            record.note = ""
+    for rid in s.requests_by_student.get(e.student, ()):
+        request = s.requests.get(rid)
+        if request is not None:
+            request.note = ""
+
+
 _HANDLERS: dict[type[Event], Callable[[SchoolState, Any], None]] = {
     RoomAdded: _room_added,
     RoomChanged: _room_added,
@@ -460,4 +439,5 @@ _HANDLERS: dict[type[Event], Callable[[SchoolState, Any], None]] = {
     RequestDeclined: _request_declined,
     RequestCancelled: _request_cancelled,
     RequestExpired: _request_expired,
+    StudentErased: _student_erased,
 }

@@ -2,9 +2,10 @@
 
 A decision changes who is out (a pass ends, a cap is raised, a room opens) and
 must start, in the same append, every waiting pass that then fits. `Hall` is
-that decision's what-if copy of the counts: it starts from the state's indexes,
-takes the decision's changes, and drains the line. The state is never touched.
-This is the one place that knows the caps; decide and tick both use it.
+that decision's what-if copy of the counts: it counts the active passes (a few
+dozen; the fold keeps no counters, to stay fast), takes the decision's
+changes, and drains the line. The state is never touched. This is the one
+place that knows the caps; decide and tick both use it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from hallpass.projections.state import SchoolState
 class Hall:
     """The counts of students out as one decision would leave them."""
 
-    __slots__ = ("_out_from", "_out_to", "_paused", "_policies", "_room", "_state", "out")
+    __slots__ = (
+        "_counted",
+        "_out_from",
+        "_out_to",
+        "_paused",
+        "_policies",
+        "_room",
+        "_state",
+        "_total",
+    )
 
     def __init__(
         self,
@@ -38,7 +48,24 @@ class Hall:
         self._paused = state.paused if paused is None else paused
         self._out_to: dict[str, int] = {}
         self._out_from: dict[str, int] = {}
-        self.out = state.in_hallway
+        self._total = 0
+        self._counted = False
+
+    def _count(self) -> None:
+        """Count the active passes, once, when a decision first needs it."""
+        out_to, out_from = self._out_to, self._out_from
+        for record in self._state.active.values():
+            out_to[record.destination] = out_to.get(record.destination, 0) + 1
+            out_from[record.origin] = out_from.get(record.origin, 0) + 1
+        self._total = len(self._state.active)
+        self._counted = True
+
+    @property
+    def out(self) -> int:
+        """Students out in the whole school."""
+        if not self._counted:
+            self._count()
+        return self._total
 
     def _room_record(self, room_id: str) -> RoomRecord | None:
         if self._room is not None and self._room.id == room_id:
@@ -47,13 +74,15 @@ class Hall:
 
     def out_to(self, room_id: str) -> int:
         """Students out to `room_id` (there or on their way)."""
-        count = self._out_to.get(room_id)
-        return self._state.out_to.get(room_id, 0) if count is None else count
+        if not self._counted:
+            self._count()
+        return self._out_to.get(room_id, 0)
 
     def out_from(self, room_id: str) -> int:
         """Students out from the origin room `room_id`."""
-        count = self._out_from.get(room_id)
-        return self._state.out_from.get(room_id, 0) if count is None else count
+        if not self._counted:
+            self._count()
+        return self._out_from.get(room_id, 0)
 
     def fits(self, origin: str, destination: str) -> bool:
         """Whether one more student may go from `origin` to `destination` now."""
@@ -71,13 +100,13 @@ class Hall:
         """Count one more student out."""
         self._out_to[destination] = self.out_to(destination) + 1
         self._out_from[origin] = self.out_from(origin) + 1
-        self.out += 1
+        self._total += 1
 
     def leave(self, origin: str, destination: str) -> None:
         """Count one student back."""
         self._out_to[destination] = self.out_to(destination) - 1
         self._out_from[origin] = self.out_from(origin) - 1
-        self.out -= 1
+        self._total -= 1
 
     def begin(
         self, pass_id: str, origin: str, destination: str, now: datetime, actor: str
@@ -95,12 +124,10 @@ class Hall:
         line = self._state.line
         if not line or self._paused:
             return []
-        passes = self._state.passes
         started: list[PassStarted] = []
-        for pid in line:
+        for pid, record in line.items():
             if pid in skip:
                 continue
-            record = passes[pid]
             if self.fits(record.origin, record.destination):
                 self.enter(record.origin, record.destination)
                 started.append(PassStarted(at=now, actor=SYSTEM, pass_id=pid))

@@ -41,9 +41,9 @@ from hallpass.events.types import (
     RoomChanged,
 )
 from hallpass.projections.clock import WEEKDAYS, is_timezone, local, local_day, parse_hhmm
-from hallpass.projections.counts import daily_count, weekly_count
+from hallpass.projections.counts import daily_count, last_ended_at, weekly_count
 from hallpass.projections.records import PassRecord, RequestRecord, RoomRecord
-from hallpass.projections.state import SchoolState
+from hallpass.projections.state import SchoolState, live_pass
 from hallpass.rules.capacity import Hall
 from hallpass.rules.commands import (
     STAFF,
@@ -160,16 +160,10 @@ def _visible_pass(state: SchoolState, actor: Actor, pass_id: str) -> PassRecord 
     return record
 
 
-def _kept_apart(state: SchoolState, student: str, out: Callable[[str], bool]) -> bool:
-    """Whether someone kept apart from `student` is out now (`out(student)`)."""
+def kept_apart(state: SchoolState, student: str) -> bool:
+    """Whether someone kept apart from `student` has an active pass now."""
     others = state.apart.get(student)
-    return others is not None and any(out(other) for other in others)
-
-
-def is_out(state: SchoolState, student: str) -> bool:
-    """Whether `student` has an active pass now."""
-    pid = state.live.get(student)
-    return pid is not None and state.passes[pid].state == "active"
+    return others is not None and any(r.student in others for r in state.active.values())
 
 
 def _blackout(state: SchoolState, start: datetime) -> Rejection | None:
@@ -192,7 +186,7 @@ def _blackout(state: SchoolState, start: datetime) -> Rejection | None:
 
 def _cooldown(state: SchoolState, student: str, start: datetime) -> Rejection | None:
     minutes = state.policies.cooldown_minutes
-    last = state.last_end.get(student)
+    last = last_ended_at(state, student)
     if minutes <= 0 or last is None:
         return None
     wait = last.timestamp() + minutes * 60 - start.timestamp()
@@ -249,7 +243,7 @@ def _create_pass(state: SchoolState, c: CreatePass, now: datetime) -> Decision:
         return PAUSED
     # 3. already_out
     student = c.student
-    if student in state.live:
+    if live_pass(state, student) is not None:
         if role == "student":
             return Rejection("already_out", "You already have a pass. End it before asking again.")
         return Rejection("already_out", "This student already has a pass out or waiting.")
@@ -266,7 +260,7 @@ def _create_pass(state: SchoolState, c: CreatePass, now: datetime) -> Decision:
         if refused is not None:
             return refused
     # 7. unavailable
-    if _kept_apart(state, student, lambda other: is_out(state, other)):
+    if kept_apart(state, student):
         return UNAVAILABLE
     # 8. create
     kind: PassKind = "student" if role == "student" else "kiosk" if role == "kiosk" else "staff"
@@ -447,7 +441,7 @@ def _accept_request(state: SchoolState, c: AcceptRequest, now: datetime) -> Deci
         return _invalid("You are already in the room this request asks you to go to.")
     if state.paused:
         return PAUSED
-    if actor.id in state.live:
+    if live_pass(state, actor.id) is not None:
         return Rejection("already_out", "You already have a pass. End it before accepting.")
     # A teacher asked: no approval step, no limits, no cooldown.
     start_at = future_start(record.start_at, now)
@@ -654,4 +648,4 @@ _DECIDERS: dict[type[Any], Callable[[SchoolState, Any, datetime], Decision]] = {
     ResumePasses: _resume_passes,
 }
 
-__all__ = ["SYSTEM", "Decision", "decide", "is_out", "policies_problem"]
+__all__ = ["SYSTEM", "Decision", "decide", "kept_apart", "policies_problem"]

@@ -22,7 +22,6 @@ from hallpass.events.types import (
     RequestExpired,
 )
 from hallpass.projections.clock import local, local_day, parse_hhmm
-from hallpass.projections.records import PassRecord
 from hallpass.projections.state import SchoolState
 from hallpass.rules.capacity import Hall
 from hallpass.rules.timing import EXPIRES_AFTER
@@ -64,9 +63,7 @@ def _end_day(
     if state.last_day_ended is not None and state.last_day_ended >= today:
         return False
     events.append(DayEnded(at=now, actor=SYSTEM, day=today))
-    passes = state.passes
-    for pid in state.active:
-        record = passes[pid]
+    for pid, record in state.active.items():
         hall.leave(record.origin, record.destination)
         events.append(PassEnded(at=now, actor=SYSTEM, pass_id=pid, reason="day_end"))
         gone.add(pid)
@@ -88,9 +85,7 @@ def _overtime(
 ) -> None:
     """Flag passes whose time ran out; end those out too long after that."""
     grace = timedelta(minutes=state.policies.overtime_end_minutes)
-    passes = state.passes
-    for pid in state.active:
-        record = passes[pid]
+    for pid, record in state.active.items():
         assert record.started_at is not None
         due = record.started_at + timedelta(minutes=record.minutes)
         if due > now:
@@ -105,9 +100,7 @@ def _overtime(
 
 def _expire_pending(state: SchoolState, now: datetime, events: list[Event], gone: set[str]) -> None:
     """A pass nobody approved within the window after it was due expires."""
-    passes = state.passes
-    for pid in state.pending:
-        record = passes[pid]
+    for pid, record in state.pending.items():
         due = record.created_at
         if record.start_at is not None and record.start_at > due:
             due = record.start_at
@@ -134,43 +127,32 @@ def _start_scheduled(
     """Start (or queue) each scheduled pass whose time has come, in order of
     start time. One that cannot start (paused, the student is out with another
     pass, someone kept apart from them is out) waits, and expires later."""
-    passes = state.passes
-    due: list[PassRecord] = []
-    for pid in state.scheduled:
-        record = passes[pid]
-        if (record.start_at or record.created_at) <= now:
-            due.append(record)
+    due = [r for r in state.scheduled.values() if (r.start_at or r.created_at) <= now]
     if not due:
         return
     due.sort(key=lambda r: r.start_at or r.created_at)  # stable: creation order on ties
-    began_live: set[str] = set()  # students whose pass this tick started or queued
-    began_out: set[str] = set()  # ... and of those, who are out now
-
-    def live(student: str) -> bool:
-        if student in began_live:
-            return True
-        pid = state.live.get(student)
-        return pid is not None and pid not in gone
-
-    def out(student: str) -> bool:
-        if student in began_out:
-            return True
-        pid = state.live.get(student)
-        return pid is not None and pid not in gone and passes[pid].state == "active"
-
+    # Who is still live (pending, waiting, active) and who is out, after what
+    # this tick has already ended; both grow as scheduled passes begin.
+    live = {
+        r.student
+        for group in (state.active, state.line, state.pending)
+        for pid, r in group.items()
+        if pid not in gone
+    }
+    out = {r.student for pid, r in state.active.items() if pid not in gone}
     apart = state.apart
     for record in due:
         start = record.start_at or record.created_at
         if start + EXPIRES_AFTER <= now:
             events.append(PassExpired(at=now, actor=SYSTEM, pass_id=record.id))
             continue
-        if state.paused or live(record.student):
+        if state.paused or record.student in live:
             continue
         others = apart.get(record.student)
-        if others is not None and any(out(other) for other in others):
+        if others is not None and not others.isdisjoint(out):
             continue
         began = hall.begin(record.id, record.origin, record.destination, now, SYSTEM)
         events.append(began)
-        began_live.add(record.student)
+        live.add(record.student)
         if isinstance(began, PassStarted):
-            began_out.add(record.student)
+            out.add(record.student)
