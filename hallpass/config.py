@@ -57,6 +57,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     login_lock_seconds: float = 30  # the first lock; doubles with each failure after
     login_lock_max_seconds: float = 15 * 60
 
+    # Lets a scraper on another machine read GET /metrics (Authorization:
+    # Bearer); without it only this machine may.
+    metrics_token: str | None = None
+
     body_limit: int = 64 * 1024  # bytes
     ws_queue: int = 256  # messages queued for one WebSocket client before it is dropped
     web_dir: str = DEFAULT_WEB_DIR

@@ -26,6 +26,7 @@ from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import create_worker, func, run_worker
 
+from hallpass import metrics
 from hallpass.backend import Backend, open_backend
 from hallpass.service.runtime import Schools
 from hallpass.service.starts import SchoolWatch
@@ -61,7 +62,8 @@ async def tick_school(ctx: dict[str, Any], school: str) -> int:
     """Append whatever the clock makes due in `school`; the number of events."""
     schools: Schools = ctx["schools"]
     runtime = await schools.get(school)
-    return len(await runtime.run_tick())
+    with metrics.timed_tick():
+        return len(await runtime.run_tick())
 
 
 def cron_second(ctx: dict[str, Any]) -> int:
@@ -164,11 +166,19 @@ async def startup(ctx: dict[str, Any]) -> None:
     timed = TimedJobs(schools, backend, ctx["redis"], ctx.get("relist_seconds", RELIST_SECONDS))
     ctx.update(backend=backend, schools=schools, timed=timed)
     await timed.start()
+    ctx["lag_sampler"] = asyncio.create_task(
+        metrics.keep_sampling_store_lag(schools.loaded), name="hallpass store lag"
+    )
     count = len(timed.watch.slugs)
     log.info("hallpass worker ready: following %d school%s", count, "" if count == 1 else "s")
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    sampler: asyncio.Task[None] | None = ctx.get("lag_sampler")
+    if sampler is not None:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
     timed: TimedJobs | None = ctx.get("timed")
     if timed is not None:
         await timed.close()

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
+from hallpass import metrics
 from hallpass.events.store import EventStore, StoredEvent, StoreUnavailable, VersionConflict
 from hallpass.events.types import AnyEvent, Event
 from hallpass.projections.state import SchoolState, evolve, initial_state
@@ -137,7 +139,11 @@ class SchoolRuntime:
 
     async def execute(self, command: AnyCommand) -> list[StoredEvent] | Rejection:
         """Decide `command` now and append its events; the state shows them on return."""
-        return await self._commit(lambda now: decide(self.state, command, now))
+        started = time.perf_counter()
+        result = await self._commit(lambda now: decide(self.state, command, now))
+        rejection = result.code if isinstance(result, Rejection) else None
+        metrics.command_done(type(command).__name__, rejection, time.perf_counter() - started)
+        return result
 
     async def run_tick(self) -> list[StoredEvent]:
         """Append whatever the clock makes due (scheduled starts, overtime, day end)."""

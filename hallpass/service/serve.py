@@ -21,6 +21,7 @@ import msgspec
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from hallpass import logs, metrics
 from hallpass.backend import default_store_url, sqlite_file
 from hallpass.config import ConfigError, Settings, check, load_settings
 from hallpass.events.urls import SqliteUrl, parse_store_url
@@ -32,14 +33,23 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
-def log_config(level: str = "INFO") -> dict[str, Any]:
+def log_config(level: str = "INFO", log_format: logs.LogFormat = "text") -> dict[str, Any]:
     """uvicorn's logging, with Hallpass's own loggers (the ticker's failures)
     and arq's shown the same way. arq logs every job at INFO, which on a
-    worker ticking each school every second is noise: it shows warnings only."""
+    worker ticking each school every second is noise: it shows warnings only.
+    `log_format` json makes every line a JSON object (hallpass.logs)."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["hallpass"] = {"handlers": ["default"], "level": level, "propagate": False}
     config["loggers"]["arq"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}
-    return config
+    return logs.with_format(config, log_format)
+
+
+def chosen_log_format(choice: str | None) -> logs.LogFormat:
+    """--log-format, else HALLPASS_LOG_FORMAT, else by HALLPASS_ENV (hallpass.logs)."""
+    try:
+        return logs.resolve_format(choice)
+    except ConfigError as error:
+        raise InvalidInput(str(error)) from None
 
 
 def server_settings(store_url: str | None, demo: bool) -> Settings:
@@ -81,6 +91,7 @@ def uvicorn_config(
     proxy_headers: bool = True,
     forwarded_allow_ips: str | None = None,
     access_log: bool = False,
+    log_format: logs.LogFormat = "text",
 ) -> uvicorn.Config:
     from hallpass.web.app import create_app  # the web layer loads only for serving
 
@@ -100,7 +111,7 @@ def uvicorn_config(
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
         access_log=access_log,
-        log_config=log_config(),
+        log_config=log_config(log_format=log_format),
         server_header=False,
     )
 
@@ -153,6 +164,24 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         "or '*' (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    logs.add_log_format_option(parser)
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """Options of `hallpass worker` beyond API.md's --store."""
+    logs.add_log_format_option(parser)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default=DEFAULT_HOST,
+        metavar="HOST",
+        help=f"the address the metrics port listens on (default: {DEFAULT_HOST}, this machine only)",
+    )
 
 
 async def run_serve(args: argparse.Namespace) -> None:
@@ -165,6 +194,7 @@ async def run_serve(args: argparse.Namespace) -> None:
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
         access_log=args.access_log,
+        log_format=chosen_log_format(args.log_format),
     )
     await serve_async(config)
 
@@ -194,8 +224,20 @@ async def run_worker(args: argparse.Namespace) -> None:
     from hallpass.worker import run_async
 
     url = worker_store_url(args.store)
-    logging.config.dictConfig(log_config())
+    logging.config.dictConfig(log_config(log_format=chosen_log_format(args.log_format)))
+    if args.metrics_port is not None:
+        serve_worker_metrics(args.metrics_host, args.metrics_port)
     await run_async(url)
+
+
+def serve_worker_metrics(host: str, port: int) -> None:
+    """The worker's metrics port (it has no web server of its own)."""
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"--metrics-port {port} is not a port; use 1 to 65535.")
+    try:
+        metrics.serve_http(host, port)
+    except OSError as error:
+        raise InvalidInput(f"--metrics-port {port}: cannot listen on {host}: {error}") from None
 
 
 def worker(store_url: str | None = None) -> None:

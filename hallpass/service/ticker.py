@@ -18,6 +18,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from hallpass import metrics
 from hallpass.directory.base import Directory
 from hallpass.service.runtime import Clock, Schools, utc_now
 from hallpass.service.starts import SchoolWatch
@@ -128,7 +129,8 @@ class Ticker:
     async def _tick(self, school: str) -> None:
         try:
             runtime = await self.schools.get(school)
-            await runtime.run_tick()
+            with metrics.timed_tick():
+                await runtime.run_tick()
         except Exception:
             # Log the first failure in a row in full, the rest briefly: a store
             # that is down would otherwise fill the log every second.

@@ -37,7 +37,17 @@ from hallpass.web.endpoint import Endpoint, Handler, routes
 from hallpass.web.errors import ApiError, error_response
 from hallpass.web.json import json_response
 from hallpass.web.openapi import build_document
-from hallpass.web.routes import health, passes, requests, rooms, school, session, sso
+from hallpass.web.routes import (
+    health,
+    passes,
+    requests,
+    rooms,
+    school,
+    school_info,
+    session,
+    sso,
+    users,
+)
 from hallpass.web.routes import metrics as metrics_route
 from hallpass.web.security import OriginCheck, SecurityHeaders
 from hallpass.web.static import page_routes
@@ -46,7 +56,7 @@ from hallpass.web.throttle import TooManyAttempts
 log = logging.getLogger("hallpass.web")
 
 # Every module whose `endpoints` the app serves (and documents).
-ROUTE_MODULES = (session, health, rooms, passes, requests, school, sso)
+ROUTE_MODULES = (session, health, rooms, passes, requests, school, sso, school_info, users)
 
 STORE_UNAVAILABLE_MESSAGE = (
     "The school's records cannot be reached right now, so nothing was changed. "

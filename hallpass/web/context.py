@@ -9,6 +9,7 @@ from typing import cast
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hallpass.logs import bind_request_id, unbind_request_id
 from hallpass.service.services import Services
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -53,4 +54,8 @@ class RequestId:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = bind_request_id(rid)  # log lines of this request name it
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            unbind_request_id(token)
