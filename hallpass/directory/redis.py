@@ -170,6 +170,27 @@ return false
 """
 
 
+# Removes the user ARGV[1] and each index entry that points to it; returns the
+# record's JSON, or nothing when there was no such user.
+_DELETE_USER = """
+local users = KEYS[1]
+local indexes = {username = KEYS[2], number = KEYS[3], pin_key = KEYS[4], email = KEYS[5]}
+local id = ARGV[1]
+local record_json = redis.call("HGET", users, id)
+if not record_json then return false end
+local record = cjson.decode(record_json)
+for field, key in pairs(indexes) do
+    local v = record[field]
+    if v ~= nil and v ~= cjson.null then
+        if field == "email" then v = string.lower(string.match(v, "^%s*(.-)%s*$")) end
+        if redis.call("HGET", key, v) == id then redis.call("HDEL", key, v) end
+    end
+end
+redis.call("HDEL", users, id)
+return record_json
+"""
+
+
 class _StoredSession(msgspec.Struct, array_like=True):
     # The expiry travels with the session so that `get_session` can judge it
     # by the directory's clock too; Redis's own PEXPIRE does the clean-up.
@@ -198,6 +219,7 @@ class RedisDirectory:
         self._owns_client = owns_client
         self._save_user = client.register_script(_SAVE_USER)
         self._save_users = client.register_script(_SAVE_USERS)
+        self._delete_user = client.register_script(_DELETE_USER)
 
     @classmethod
     def from_url(cls, url: str, clock: Clock = time.time) -> RedisDirectory:
@@ -322,6 +344,24 @@ class RedisDirectory:
     async def users(self, school: str) -> list[User]:
         values = await self._hvals(school_key(school, "users"))
         return sorted((_user.decode(v) for v in values), key=lambda u: u.username)
+
+    async def delete_user(self, school: str, user_id: str) -> User | None:
+        """The record and its indexes go in one script; then every session
+        of theirs (sessions are keyed by token, so this looks at each)."""
+        keys = [school_key(school, p) for p in USER_KEY_PARTS]
+        with _reachable():
+            removed = await self._delete_user(keys=keys, args=[user_id])
+        if removed is None:
+            return None
+        with _reachable():
+            async for key in self._redis.scan_iter(match=session_key("*"), count=1000):
+                data = await self._redis.get(key)
+                if data is None:
+                    continue
+                session = _stored_session.decode(data).session
+                if session.user == user_id and session.school == school:
+                    await self._redis.delete(key)
+        return _user.decode(removed)
 
     # --- sessions ------------------------------------------------------------
 

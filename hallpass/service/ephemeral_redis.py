@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from hallpass.events.redis import command_timeout
 from hallpass.events.store import StoreUnavailable
 
 PREFIX = "hallpass:tmp:"
@@ -35,7 +36,10 @@ class RedisEphemeral:
 
     @classmethod
     def from_url(cls, url: str) -> RedisEphemeral:
-        return cls(Redis.from_url(url))
+        # With no timeout a frozen Redis would hang every request that takes
+        # an idempotency claim or counts a sign-in, instead of answering 503.
+        timeout = command_timeout()
+        return cls(Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout))
 
     async def get(self, key: str) -> bytes | None:
         with _reachable():

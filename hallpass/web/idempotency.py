@@ -26,16 +26,20 @@ from starlette.responses import Response
 
 from hallpass.directory.model import User
 from hallpass.ids import new_id
-from hallpass.service.ephemeral import ephemeral_key
+from hallpass.service.ephemeral import Ephemeral, ephemeral_key
 from hallpass.web.context import services
 from hallpass.web.errors import ApiError, error_response
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 100
 REMEMBER_SECONDS = 24 * 3600.0
-# How long a claim holds while its request runs; a process that dies mid-way
-# frees the key after this.
-CLAIM_SECONDS = 60.0
+# A claim is a lease: it lapses this long after it was last renewed, and its
+# request renews it every RENEW_SECONDS while it runs. So a claim that nobody
+# holds any more (its process was killed mid-way; the store went away before
+# the claim could be released; or a frozen Redis wrote the claim only after
+# its request had given up) frees the key within seconds, not a minute.
+CLAIM_SECONDS = 5.0
+RENEW_SECONDS = 1.0
 # How long a duplicate that arrives mid-way waits for the first to finish.
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.05
@@ -112,11 +116,20 @@ async def idempotent(
             )
         await asyncio.sleep(POLL_SECONDS)
 
+    done_running = asyncio.Event()
+    renewal = asyncio.create_task(_renew(ephemeral, slot, claim, done_running))
     try:
         try:
             response = await run()
         except ApiError as error:
             response = error_response(error.status, error.code, error.message)
+        except BaseException:
+            renewal.cancel()  # the claim is released below: no answer to protect
+            raise
+        # Let a renewal under way finish rather than cancel it: a claim
+        # written after the answer below would hide that answer.
+        done_running.set()
+        await renewal
     except BaseException:
         # Release the claim so a retry runs again; if the store is what failed,
         # the claim expires by itself.
@@ -135,6 +148,16 @@ async def idempotent(
     )
     await ephemeral.put(slot, msgspec.msgpack.encode(done), REMEMBER_SECONDS)
     return response
+
+
+async def _renew(ephemeral: Ephemeral, slot: str, claim: bytes, done: asyncio.Event) -> None:
+    """Renew the claim every RENEW_SECONDS until `done` is set."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), RENEW_SECONDS)
+            return
+        with contextlib.suppress(Exception):  # a store in trouble: the request will find out
+            await ephemeral.put(slot, claim, CLAIM_SECONDS)
 
 
 def _replay(record: _Record) -> Response:
