@@ -28,6 +28,8 @@ from hallpass.service.runtime import SchoolRuntime
 SYSTEM_ACTOR = Actor(id=SYSTEM, role="admin")
 
 ROLES: tuple[Role, ...] = ("student", "teacher", "admin", "kiosk")
+# Who may belong to a room: a kiosk stands in one; a teacher may have their own.
+ROOM_ROLES: tuple[Role, ...] = ("kiosk", "teacher")
 
 # Slugs appear in URLs and inside Redis hash tags: no braces, no case games.
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -38,7 +40,12 @@ MAX_NAME = 100
 
 
 class InvalidInput(ValueError):
-    """Input that could never be right, whatever the school holds."""
+    """Input that could never be right, whatever the school holds. `field`
+    names the input at fault, when one is (the API's 422 starts with it)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Refused(Exception):
@@ -72,7 +79,9 @@ def check_timezone(timezone: str) -> str:
 def check_name(what: str, name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise InvalidInput(f"The {what} needs a name of 1 to {MAX_NAME} printable characters.")
+        raise InvalidInput(
+            f"The {what} needs a name of 1 to {MAX_NAME} printable characters.", "name"
+        )
     return name
 
 
@@ -174,26 +183,29 @@ def check_user(
     room: str | None = None,
     pin: str | None = None,
 ) -> Role:
-    """What a user needs by role: a student a number, a kiosk a room, and only
-    a teacher may have a PIN. Returns the role, checked."""
+    """What a user needs by role: a student a number, a kiosk a room (a
+    teacher may have one: their own classroom), and only a teacher may have
+    a PIN. Returns the role, checked."""
     if role not in ROLES:
-        raise InvalidInput(f"{role!r} is not a role; use one of {', '.join(ROLES)}.")
+        raise InvalidInput(f"{role!r} is not a role; use one of {', '.join(ROLES)}.", "role")
     if _USERNAME.fullmatch(username) is None:
-        raise InvalidInput("A username is 1 to 64 characters without spaces.")
+        raise InvalidInput("A username is 1 to 64 characters without spaces.", "username")
     if role == "student" and number is None:
-        raise InvalidInput("A student needs a student number (--number).")
+        raise InvalidInput("A student needs a student number (--number).", "number")
     if role != "student" and number is not None:
-        raise InvalidInput("Only students have a student number.")
+        raise InvalidInput("Only students have a student number.", "number")
     if number is not None and _NUMBER.fullmatch(number) is None:
-        raise InvalidInput(f"{number!r} is not a student number: use letters, digits and hyphens.")
+        raise InvalidInput(
+            f"{number!r} is not a student number: use letters, digits and hyphens.", "number"
+        )
     if role == "kiosk" and room is None:
-        raise InvalidInput("A kiosk needs the room it stands in (--room).")
-    if role != "kiosk" and room is not None:
-        raise InvalidInput("Only a kiosk belongs to a room.")
+        raise InvalidInput("A kiosk needs the room it stands in (--room).", "room")
+    if role not in ROOM_ROLES and room is not None:
+        raise InvalidInput("Only a kiosk or a teacher belongs to a room.", "room")
     if pin is not None and role != "teacher":
-        raise InvalidInput("Only teachers have a PIN.")
+        raise InvalidInput("Only teachers have a PIN.", "pin")
     if pin is not None and not valid_pin(pin):
-        raise InvalidInput("A PIN is 4 to 6 digits.")
+        raise InvalidInput("A PIN is 4 to 6 digits.", "pin")
     return role
 
 

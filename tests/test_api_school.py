@@ -94,6 +94,8 @@ async def test_everyone_signed_in_reads_the_rooms(api: DemoApi) -> None:
             "capacity": 2,
             "minutes": 10,
             "enabled": True,
+            "out": 0,  # nobody out there now (docs/api.md, "Rooms")
+            "waiting": 0,
         }
         assert by_name["Nurse"]["locked"] is True
     assert_error(await api.anonymous().get("/api/rooms"), 401, "unauthenticated")
@@ -111,6 +113,8 @@ async def test_an_admin_adds_and_changes_rooms(api: DemoApi) -> None:
         "capacity": 1,
         "minutes": 8,
         "enabled": True,
+        "out": 0,
+        "waiting": 0,
     }
     assert gym in (await admin.get("/api/rooms")).json()
 

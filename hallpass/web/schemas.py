@@ -134,9 +134,12 @@ class Room(msgspec.Struct, kw_only=True):
     capacity: int | None
     minutes: int
     enabled: bool
+    # How full it is now, for people who cannot see every pass (a student):
+    out: int = 0  # active passes to it
+    waiting: int = 0  # passes in line for it
 
 
-def room_view(record: RoomRecord) -> Room:
+def room_view(record: RoomRecord, out: int = 0, waiting: int = 0) -> Room:
     return Room(
         id=record.id,
         name=record.name,
@@ -144,6 +147,8 @@ def room_view(record: RoomRecord) -> Room:
         capacity=record.capacity,
         minutes=record.minutes,
         enabled=record.enabled,
+        out=out,
+        waiting=waiting,
     )
 
 

@@ -495,6 +495,11 @@ function setUpHall() {
 
 let usersTimer = null;
 let usersRun = 0;
+let shownUsers = [];
+let editing = null; // the person whose edit form is open
+
+const NUMBER_ROLES = ["student"];
+const ROOM_ROLES = ["kiosk", "teacher"];
 
 function setUpUsers() {
   $("user-search").addEventListener("input", () => {
@@ -502,15 +507,25 @@ function setUpUsers() {
     usersTimer = setTimeout(searchUsers, 250);
   });
   $("user-role").addEventListener("change", searchUsers);
+  $("user-active").addEventListener("change", searchUsers);
+  setUpAddUser();
+  setUpEditUser();
+  document.addEventListener("hallpass:language", () => {
+    renderUsers();
+    fitAddForm();
+    if (editing) fillEditForm(editing);
+  });
 }
 
 async function searchUsers() {
   const run = ++usersRun;
   const q = $("user-search").value.trim();
   const role = $("user-role").value;
+  const active = $("user-active").value;
   const params = new URLSearchParams({ limit: "100" });
   if (q) params.set("q", q);
   if (role) params.set("role", role);
+  if (active) params.set("active", active);
   let users;
   try {
     users = await get(`/api/users?${params}`);
@@ -521,25 +536,191 @@ async function searchUsers() {
     return;
   }
   if (run !== usersRun) return;
-  const list = Array.isArray(users) ? users : (users?.users ?? []);
-  $("users-note").textContent = t("users.found", { n: list.length });
-  clear(
-    $("user-rows"),
-    list.map((u) =>
-      h(
-        "tr",
-        {},
-        h("td", { class: "student" }, u.name),
-        h("td", {}, u.username ?? ""),
-        h("td", {}, t(`role.${u.role}`)),
-        h("td", { class: "num" }, u.number ?? ""),
-        h("td", {}, u.room ? rooms.name(u.room) : ""),
-      ),
-    ),
+  shownUsers = Array.isArray(users) ? users : (users?.users ?? []);
+  renderUsers();
+}
+
+function renderUsers() {
+  $("users-note").textContent = t("users.found", { n: shownUsers.length });
+  clear($("user-rows"), shownUsers.map(userRow));
+}
+
+function userRow(u) {
+  const edit = h("button", { type: "button", class: "btn btn-small", "aria-label": t("users.edit_of", { name: u.name }), onclick: () => openEditForm(u) }, t("users.edit"));
+  const toggle = h(
+    "button",
+    {
+      type: "button",
+      class: u.active ? "btn btn-small btn-quiet" : "btn btn-small",
+      "aria-label": t(u.active ? "users.deactivate_of" : "users.reactivate_of", { name: u.name }),
+      disabled: u.id === me.id,
+      onclick: (e) => setActive(u, !u.active, e.currentTarget),
+    },
+    t(u.active ? "users.deactivate" : "users.reactivate"),
+  );
+  return h(
+    "tr",
+    { dataset: { user: u.id } },
+    h("td", { class: "student" }, u.name),
+    h("td", {}, u.username ?? ""),
+    h("td", {}, t(`role.${u.role}`)),
+    h("td", { class: "num" }, u.number ?? ""),
+    h("td", {}, u.room ? rooms.name(u.room) : ""),
+    h("td", {}, u.active === false ? h("span", { class: "badge" }, t("users.inactive")) : t("users.active")),
+    h("td", { class: "actions" }, edit, toggle),
   );
 }
 
+function replaceShown(user) {
+  shownUsers = shownUsers.map((u) => (u.id === user.id ? user : u));
+  renderUsers();
+}
 
+async function setActive(user, active, button) {
+  if (!active) {
+    const choice = await openDialog({
+      title: t("users.deactivate_title", { name: user.name }),
+      body: h("p", {}, t("users.deactivate_hint")),
+      actions: [cancelButton(), h("button", { type: "submit", class: "btn btn-danger", value: "yes" }, t("users.deactivate"))],
+    });
+    if (choice !== "yes") return;
+  }
+  await busy(button, async () => {
+    try {
+      const updated = await patch(`/api/users/${encodeURIComponent(user.id)}`, { active });
+      replaceShown(updated);
+      toast(t(active ? "users.reactivated" : "users.deactivated", { name: updated.name }));
+      document.querySelector(`#user-rows tr[data-user="${CSS.escape(updated.id)}"] .actions .btn`)?.focus();
+    } catch (error) {
+      toast(sentence(error, "staff"), { error: true });
+    }
+  });
+}
 
+function roomChoices(select, selected) {
+  clear(select, h("option", { value: "" }, t("users.no_room")), rooms.list.map((r) => h("option", { value: r.id, selected: r.id === selected }, r.name)));
+  select.value = selected ?? "";
+}
+
+/** Which fields a role has: a student a number, a kiosk or a teacher a room. */
+function fitFields(role, numberField, roomField) {
+  numberField.hidden = !NUMBER_ROLES.includes(role);
+  roomField.hidden = !ROOM_ROLES.includes(role);
+}
+
+function fitAddForm() {
+  const selected = $("new-user-room").value;
+  roomChoices($("new-user-room"), selected);
+  fitFields($("new-user-role").value, $("new-user-number-field"), $("new-user-room-field"));
+}
+
+function setUpAddUser() {
+  let key = null;
+  fitAddForm();
+  $("new-user-role").addEventListener("change", fitAddForm);
+  $("user-add").addEventListener("input", () => {
+    key = null;
+  });
+  $("user-add").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const error = $("user-add-error");
+    error.textContent = "";
+    const role = $("new-user-role").value;
+    const body = { name: $("new-user-name").value.trim(), username: $("new-user-username").value.trim(), role };
+    const number = $("new-user-number").value.trim();
+    const room = $("new-user-room").value;
+    const password = $("new-user-password").value;
+    if (NUMBER_ROLES.includes(role)) body.number = number;
+    if (ROOM_ROLES.includes(role) && room) body.room = room;
+    if (password) body.password = password;
+    if (!body.name) return fail(error, t("users.need_name"), $("new-user-name"));
+    if (!body.username) return fail(error, t("users.need_username"), $("new-user-username"));
+    if (role === "student" && !number) return fail(error, t("users.need_number"), $("new-user-number"));
+    if (role === "kiosk" && !room) return fail(error, t("users.need_room"), $("new-user-room"));
+    key ??= newKey();
+    return busy($("user-add-submit"), async () => {
+      try {
+        const user = await post("/api/users", body, { key });
+        key = null;
+        $("user-add").reset();
+        fitAddForm();
+        shownUsers = [user, ...shownUsers.filter((u) => u.id !== user.id)];
+        renderUsers();
+        toast(t("users.added", { name: user.name }));
+        $("new-user-name").focus();
+      } catch (failure) {
+        error.textContent = sentence(failure, "staff");
+      }
+    });
+  });
+}
+
+function fillEditForm(user) {
+  $("user-edit-title").textContent = t("users.edit_title", { name: user.name });
+  fitFields(user.role, $("edit-user-number-field"), $("edit-user-room-field"));
+  roomChoices($("edit-user-room"), user.room);
+}
+
+function openEditForm(user) {
+  editing = user;
+  $("user-edit-error").textContent = "";
+  fillEditForm(user);
+  $("edit-user-name").value = user.name;
+  $("edit-user-number").value = user.number ?? "";
+  $("edit-user-password").value = "";
+  $("edit-user-active").checked = user.active !== false;
+  $("edit-user-active").disabled = user.id === me.id;
+  $("user-edit").hidden = false;
+  $("edit-user-name").focus();
+}
+
+function closeEditForm() {
+  const id = editing?.id;
+  editing = null;
+  $("user-edit").hidden = true;
+  if (id) document.querySelector(`#user-rows tr[data-user="${CSS.escape(id)}"] .actions .btn`)?.focus();
+}
+
+function setUpEditUser() {
+  $("user-edit-cancel").addEventListener("click", closeEditForm);
+  $("user-edit").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeEditForm();
+  });
+  $("user-edit").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const user = editing;
+    if (!user) return undefined;
+    const error = $("user-edit-error");
+    error.textContent = "";
+    const body = {};
+    const name = $("edit-user-name").value.trim();
+    if (!name) return fail(error, t("users.need_name"), $("edit-user-name"));
+    if (name !== user.name) body.name = name;
+    if (NUMBER_ROLES.includes(user.role)) {
+      const number = $("edit-user-number").value.trim();
+      if (!number) return fail(error, t("users.need_number"), $("edit-user-number"));
+      if (number !== user.number) body.number = number;
+    }
+    if (ROOM_ROLES.includes(user.role)) {
+      const room = $("edit-user-room").value || null;
+      if (user.role === "kiosk" && !room) return fail(error, t("users.need_room"), $("edit-user-room"));
+      if (room !== user.room) body.room = room;
+    }
+    const active = $("edit-user-active").checked;
+    if (active !== (user.active !== false)) body.active = active;
+    const password = $("edit-user-password").value;
+    if (password) body.password = password;
+    return busy($("user-edit-submit"), async () => {
+      try {
+        const updated = Object.keys(body).length ? await patch(`/api/users/${encodeURIComponent(user.id)}`, body) : user;
+        replaceShown(updated);
+        toast(t("users.saved", { name: updated.name }));
+        closeEditForm();
+      } catch (failure) {
+        error.textContent = sentence(failure, "staff");
+      }
+    });
+  });
+}
 
 main().catch(failSoftly);

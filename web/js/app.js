@@ -47,24 +47,17 @@ export async function saveSettings(changes) {
 }
 
 /**
- * The school's timezone, for showing times as the school's clocks read them.
- * GET /api/school is the place for it; an admin can also read the policies.
+ * The school (GET /api/school: slug, name, timezone, paused), whose timezone
+ * every time on the page is shown in, as the school's clocks read it.
  */
-async function loadTimeZone(me) {
-  const sources = ["/api/school"];
-  if (me.role === "admin") sources.push("/api/policies");
-  for (const path of sources) {
-    try {
-      const found = await get(path);
-      if (found?.timezone) {
-        setTimeZone(found.timezone);
-        return found;
-      }
-    } catch {
-      // try the next source; the device's zone is the last resort
-    }
+async function loadSchool() {
+  try {
+    const school = await get("/api/school");
+    if (school?.timezone) setTimeZone(school.timezone);
+    return school;
+  } catch {
+    return null; // the device's zone stands in until the next page load
   }
-  return null;
 }
 
 export async function boot({ roles, onView } = {}) {
@@ -86,7 +79,7 @@ export async function boot({ roles, onView } = {}) {
   window.addEventListener("hallpass:unauthenticated", () => location.replace(signInUrl()));
 
   applySettings(me.settings);
-  const school = await loadTimeZone(me);
+  const school = await loadSchool();
   translate(document);
   drawIcons();
 

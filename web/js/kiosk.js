@@ -171,7 +171,8 @@ async function submitNumber() {
   number = typed;
   $("number-submit").disabled = true;
   try {
-    const pass = await findLivePass(number);
+    // The rooms' counts come along, so the destinations show how full they are now.
+    const [pass] = await Promise.all([findLivePass(number), rooms.load().catch(() => rooms)]);
     if (pass) await signBackIn(pass);
     else {
       renderDestinations();
@@ -239,7 +240,8 @@ function renderDestinations() {
   clear(
     $("destinations"),
     options.map((r) => {
-      const { waiting, full } = load(r, live.passes.values());
+      // A kiosk sees only its own room's passes: the server's counts are the school's.
+      const { waiting, full } = load(r, null);
       const meta = [h("span", {}, minutesText(r.minutes))];
       if (full) meta.push(h("span", { class: "is-full" }, waiting ? t("room.full_line", { n: waiting }) : t("room.full")));
       return h(

@@ -10,7 +10,7 @@ let searchAvailable = true;
 export async function searchStudents(query) {
   if (!searchAvailable) return [];
   try {
-    const found = await get(`/api/users?role=student&q=${encodeURIComponent(query)}&limit=8`);
+    const found = await get(`/api/users?role=student&active=true&q=${encodeURIComponent(query)}&limit=8`);
     return Array.isArray(found) ? found : (found?.users ?? []);
   } catch (error) {
     if (error instanceof ApiError && (error.status === 404 || error.status === 405)) searchAvailable = false;

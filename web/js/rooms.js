@@ -42,14 +42,15 @@ export class Rooms {
 }
 
 /**
- * How full a destination is now, from the live passes this page can see
- * (a teacher's or kiosk's), or from occupancy fields the server adds to a
- * room (`out`, `waiting`) when the page cannot see every pass.
+ * How full a destination is now: from the live passes this page can see (a
+ * teacher's, which are current to the second), or else from the counts the
+ * server gives each room (`out`, `waiting`: as of the last GET /api/rooms)
+ * for a page that cannot see every pass (a student's).
  */
 export function load(room, passes) {
   let out = typeof room.out === "number" ? room.out : null;
   let waiting = typeof room.waiting === "number" ? room.waiting : null;
-  if (passes && (out === null || waiting === null)) {
+  if (passes) {
     out = 0;
     waiting = 0;
     for (const p of passes) {

@@ -1,7 +1,10 @@
 // The sign-in page: school, username, password; then the page for the role.
+// A school that signs people in with its own accounts (single sign-on) gets
+// a link that starts it; one that takes no passwords hides the password form
+// (kiosks, which keep their passwords, can still open it).
 import { ApiError, get, post, sentence } from "./api.js";
 import { HOME_OF_ROLE } from "./app.js";
-import { setLanguage, t, translate } from "./i18n.js";
+import { has, setLanguage, t, translate } from "./i18n.js";
 import { busy, drawIcons } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -48,11 +51,14 @@ async function main() {
 
   $("school").value = params.get("school") ?? remembered("school");
   (($("school").value && $("username")) || $("school")).focus();
+  showSsoError(params.get("sso_error"));
+  setUpSso();
 
   $("signin").addEventListener("submit", async (event) => {
     event.preventDefault();
     const error = $("signin-error");
     error.textContent = "";
+    delete error.dataset.i18n;
     const body = {
       school: $("school").value.trim(),
       username: $("username").value.trim(),
@@ -79,6 +85,60 @@ async function main() {
       }
     });
   });
+}
+
+/** The sentence for a refused single sign-on (`/?sso_error=CODE`). */
+function showSsoError(code) {
+  if (!code) return;
+  const key = /^sso_[a-z_]+$/.test(code) && has(`err.${code}`) ? `err.${code}` : "err.sso_denied";
+  const error = $("signin-error");
+  error.dataset.i18n = key; // stays right when the language changes
+  error.textContent = t(key);
+}
+
+let ssoRun = 0;
+
+/** What the typed school offers: its single sign-on, its password form. */
+async function checkSso() {
+  const run = ++ssoRun;
+  const school = $("school").value.trim();
+  let status = { enabled: false, password_signin: true };
+  if (school) {
+    try {
+      status = await get(`/api/sso/${encodeURIComponent(school)}/status`);
+    } catch {
+      // unknown: offer the password form, as for a school without single sign-on
+    }
+  }
+  if (run !== ssoRun) return;
+  $("sso").hidden = !status.enabled;
+  $("sso-start").href = `/api/sso/${encodeURIComponent(school)}/start`;
+  const or = $("sso-or");
+  or.dataset.i18n = status.password_signin ? "signin.or" : "signin.sso_only";
+  or.textContent = t(or.dataset.i18n);
+  const form = $("password-signin");
+  const hide = status.enabled && !status.password_signin && !form.dataset.opened;
+  const hadFocus = form.contains(document.activeElement);
+  form.hidden = hide;
+  $("show-password").hidden = !hide;
+  if (hide && hadFocus) $("sso-start").focus();
+}
+
+function setUpSso() {
+  let timer = null;
+  $("school").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(checkSso, 300);
+  });
+  $("sso-start").addEventListener("click", () => remember("school", $("school").value.trim()));
+  // A kiosk keeps its password where people sign in with the school's accounts.
+  $("show-password").addEventListener("click", () => {
+    $("password-signin").dataset.opened = "1";
+    $("password-signin").hidden = false;
+    $("show-password").hidden = true;
+    $("username").focus();
+  });
+  checkSso();
 }
 
 function translateMissing(field) {

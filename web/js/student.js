@@ -61,6 +61,7 @@ function onView(name, wanted) {
     setWhen(wanted === "schedule" ? "later" : "now");
     renderForm();
     checkPaused();
+    refreshRooms(); // how full each place is now ("Full · 2 in line")
   }
   if (name === "calendar") renderCalendar();
 }

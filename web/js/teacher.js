@@ -56,8 +56,15 @@ function onView(name) {
 // --- my room ---------------------------------------------------------------------
 
 const MY_ROOM_KEY = () => `hallpass.myroom.${me.id}`;
+let pickedRoom = null; // chosen in the select on this page, for now
 
+/**
+ * The teacher's room: the one picked here, else the one their account names
+ * (an admin sets it), else the one this device remembers them choosing.
+ */
 function myRoom() {
+  if (pickedRoom !== null) return pickedRoom;
+  if (me.room && rooms.get(me.room)) return me.room;
   try {
     return localStorage.getItem(MY_ROOM_KEY()) || "";
   } catch {
@@ -66,6 +73,10 @@ function myRoom() {
 }
 
 function setMyRoom(id) {
+  pickedRoom = id;
+  // An account's own room is the school's record; a device only remembers
+  // the choice of a teacher who has none.
+  if (me.room) return;
   try {
     localStorage.setItem(MY_ROOM_KEY(), id);
   } catch {

@@ -58,6 +58,9 @@ ANYONE = ("student", "teacher", "admin", "kiosk")
 STAFF_ROLES = ("teacher", "admin")
 
 NO_SUCH_PASS = ApiError(404, "not_found", "There is no such pass.")
+NO_SUCH_STUDENT = ApiError(404, "not_found", "There is no such student.")
+NO_SUCH_STUDENT_NUMBER = ApiError(404, "not_found", "No student with that number.")
+MAX_NUMBER = 32  # the longest student number (as PassBody's student_number)
 
 # A list answer holds at most this many passes (the `limit` parameter).
 LIST_DEFAULT = 100
@@ -75,10 +78,15 @@ async def create_pass(request: Request) -> Response:
     pass_id = school.new_id(request, "pass")
 
     async def run() -> Response:
-        record = school.state.passes.get(pass_id)
-        if record is None:  # else: a retry finds the first attempt's pass
-            await execute(school, await _create_command(school, body, pass_id))
-            record = school.state.passes[pass_id]
+        if pass_id not in school.state.passes:  # else: a retry finds the first attempt's pass
+            try:
+                await execute(school, await _create_command(school, body, pass_id))
+            except ApiError:
+                # A first attempt whose answer was lost may land in the state only
+                # while this retry is decided: then it is the answer, not an error.
+                if pass_id not in school.state.passes:
+                    raise
+        record = school.state.passes[pass_id]
         return json_response(await show_pass(school, record), 201)
 
     return await idempotent(request, school.user, run)
@@ -211,11 +219,7 @@ async def list_passes(request: Request) -> Response:
     until = _bound(query.get("to"), "to", tz, end=True)
     states = _states(query.get("state"))
     limit = limit_param(request, LIST_DEFAULT, LIST_MOST)
-    student = query.get("student") or None
-    if school.actor.role == "student":
-        if student not in (None, school.user.id):
-            raise ApiError(404, "not_found", "There is no such student.")
-        student = school.user.id
+    student = await _student_param(school, query.get("student"), query.get("student_number"))
 
     kiosk = school.actor.role == "kiosk"
     records = list_passes_of(
@@ -230,6 +234,26 @@ async def list_passes(request: Request) -> Response:
     if kiosk:
         records = [r for r in records if may_see_pass(school.actor, r)][:limit]
     return json_response(await show_passes(school, records))
+
+
+async def _student_param(school: School, student: str | None, number: str | None) -> str | None:
+    """The student whose passes are asked for, by id (`student`) or by the
+    number on their ID card (`student_number`, as a kiosk reads it); None
+    for everyone's. A student may name only themselves: any other id or
+    number answers 404, like a number nobody has, so numbers cannot be probed."""
+    student, number = student or None, number or None
+    if student is not None and number is not None:
+        raise ApiError(422, "invalid", "student_number: give the student's id or number, not both.")
+    if school.actor.role == "student":
+        own = student in (None, school.user.id) and number in (None, school.user.number)
+        if not own:
+            raise NO_SUCH_STUDENT_NUMBER if number is not None else NO_SUCH_STUDENT
+        return school.user.id
+    if number is not None:
+        if len(number) > MAX_NUMBER:
+            raise ApiError(422, "invalid", f"student_number: at most {MAX_NUMBER} characters.")
+        return await resolve_student(school, None, number)
+    return student
 
 
 def _bound(raw: str | None, name: str, tz: str, *, end: bool) -> datetime | None:
@@ -320,14 +344,16 @@ endpoints: list[Endpoint] = [
         handler=list_passes,
         summary=(
             "Passes, newest first (by when they were made). A student sees only their own "
-            "(`student`, if given, must be their id); a kiosk those from or to its room. "
+            "(`student` or `student_number`, if given, must be theirs); a kiosk those from or "
+            "to its room. `student_number`: one student's, by the number on their ID card "
+            "(404 when no active student of the school has it). "
             "`from`/`to`: a school day (YYYY-MM-DD, school time; `to` includes the day) or a "
             "time with its offset; `state`: one or more states, comma-separated; `limit`: "
             f"1 to {LIST_MOST}, default {LIST_DEFAULT}."
         ),
         roles=ANYONE,
         response=list[PassView],
-        query=("student", "from", "to", "state", "limit"),
+        query=("student", "student_number", "from", "to", "state", "limit"),
         errors=("unauthenticated", "invalid", "not_found"),
     ),
     Endpoint(

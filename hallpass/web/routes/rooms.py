@@ -6,13 +6,16 @@ from msgspec import UNSET
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hallpass.audit import ROOM_ADDED, ROOM_CHANGED
 from hallpass.projections.records import RoomRecord
+from hallpass.projections.state import SchoolState
 from hallpass.rules.commands import AddRoom, ChangeRoom
 from hallpass.web.body import read_body
 from hallpass.web.endpoint import Endpoint
 from hallpass.web.errors import ApiError
 from hallpass.web.idempotency import idempotent
 from hallpass.web.json import json_response
+from hallpass.web.routes.audit import note
 from hallpass.web.routes.common import execute, open_school, path_id
 from hallpass.web.schemas import Room, RoomBody, RoomPatch, room_view
 
@@ -22,9 +25,31 @@ ADMIN = ("admin",)
 NO_SUCH_ROOM = ApiError(404, "not_found", "There is no such room.")
 
 
+def shown(state: SchoolState, room_id: str) -> Room:
+    """A room as the API shows it, with how full it is now."""
+    out, waiting = room_loads(state).get(room_id, (0, 0))
+    return room_view(state.rooms[room_id], out, waiting)
+
+
+def room_loads(state: SchoolState) -> dict[str, tuple[int, int]]:
+    """Room id -> (active passes to it, passes in line for it), from the live
+    indexes only: a few hundred passes at most, never the school's history."""
+    loads: dict[str, tuple[int, int]] = {}
+    for record in state.active.values():
+        out, waiting = loads.get(record.destination, (0, 0))
+        loads[record.destination] = (out + 1, waiting)
+    for record in state.line.values():
+        out, waiting = loads.get(record.destination, (0, 0))
+        loads[record.destination] = (out, waiting + 1)
+    return loads
+
+
 async def list_rooms(request: Request) -> Response:
     school = await open_school(request, ANYONE)
-    return json_response([room_view(r) for r in school.state.rooms.values()])
+    loads = room_loads(school.state)
+    return json_response(
+        [room_view(r, *loads.get(r.id, (0, 0))) for r in school.state.rooms.values()]
+    )
 
 
 async def add_room(request: Request) -> Response:
@@ -44,7 +69,8 @@ async def add_room(request: Request) -> Response:
                 enabled=body.enabled,
             )
             await execute(school, command)
-        return json_response(room_view(school.state.rooms[room_id]), 201)
+            await note(school, ROOM_ADDED, room_id, body)
+        return json_response(shown(school.state, room_id), 201)
 
     return await idempotent(request, school.user, run)
 
@@ -77,7 +103,8 @@ async def change_room(request: Request) -> Response:
     )
     if not unchanged:  # a PATCH that changes nothing writes no event
         await execute(school, command)
-    return json_response(room_view(school.state.rooms[room.id]))
+        await note(school, ROOM_CHANGED, room.id, patch)
+    return json_response(shown(school.state, room.id))
 
 
 endpoints: list[Endpoint] = [
@@ -85,7 +112,10 @@ endpoints: list[Endpoint] = [
         method="GET",
         path="/api/rooms",
         handler=list_rooms,
-        summary="The school's rooms, disabled ones included (in the order they were added).",
+        summary=(
+            "The school's rooms, disabled ones included (in the order they were added), "
+            "each with `out` (active passes to it) and `waiting` (passes in line for it)."
+        ),
         roles=ANYONE,
         response=list[Room],
         errors=("unauthenticated", "forbidden"),
