@@ -105,6 +105,9 @@ def uvicorn_config(
         # The hub sends many small JSON messages to many clients; per-message
         # compression would cost each one a zlib context for little gain.
         ws_per_message_deflate=False,
+        # Clients only send pings; a frame larger than this is refused at once
+        # instead of being buffered (uvicorn's default is 16 MiB).
+        ws_max_size=65536,
         # Behind a proxy (a Procfile platform, nginx) the client's address and
         # scheme come from X-Forwarded-*, trusted from `forwarded_allow_ips`
         # only (uvicorn's default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).

@@ -38,8 +38,11 @@ from hallpass.web.errors import ApiError, error_response
 from hallpass.web.json import json_response
 from hallpass.web.openapi import build_document
 from hallpass.web.routes import (
+    audit,
+    exports,
     health,
     passes,
+    reports,
     requests,
     rooms,
     school,
@@ -56,7 +59,10 @@ from hallpass.web.throttle import TooManyAttempts
 log = logging.getLogger("hallpass.web")
 
 # Every module whose `endpoints` the app serves (and documents).
-ROUTE_MODULES = (session, health, rooms, passes, requests, school, sso, school_info, users)
+ROUTE_MODULES = (
+    *(session, health, rooms, passes, requests, school, sso, school_info, users),
+    *(reports, exports, audit),
+)
 
 STORE_UNAVAILABLE_MESSAGE = (
     "The school's records cannot be reached right now, so nothing was changed. "
@@ -180,7 +186,22 @@ class CatchAll:
 # --- the app ---------------------------------------------------------------------
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+class HallpassApp(Starlette):
+    """Starlette, with the live socket handed straight to the hub: an idle
+    board or kiosk then holds no frames of the HTTP middleware for hours (about
+    5 KiB a connection), and each push skips their send wrappers. The hub makes
+    its own Origin and session checks; security headers are for HTTP answers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == hub.websocket_route.path:
+            scope["app"] = self
+            await hub.websocket_route.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+
+def create_app(settings: Settings | None = None) -> HallpassApp:
     if settings is None:
         settings = load_settings()
     else:
@@ -225,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         sqlite3.OperationalError: on_sqlite_error,
         HTTPException: on_http_exception,
     }
-    return Starlette(
+    return HallpassApp(
         routes=table,
         middleware=middleware,
         exception_handlers=handlers,  # type: ignore[arg-type]
