@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from hallpass.audit import AuditLog, RedisAuditLog, SqliteAuditLog
 from hallpass.directory.base import Directory
 from hallpass.directory.redis import RedisDirectory
 from hallpass.directory.sqlite import SqliteDirectory
@@ -44,17 +45,23 @@ def sqlite_file(path: Path) -> Path:
 
 
 class Backend:
-    """An opened event store and directory; close it when done."""
+    """An opened event store, directory and audit log; close it when done."""
 
-    def __init__(self, url: str, kind: Kind, store: EventStore, directory: Directory) -> None:
+    def __init__(
+        self, url: str, kind: Kind, store: EventStore, directory: Directory, audit: AuditLog
+    ) -> None:
         self.url = url
         self.kind = kind
         self.store = store
         self.directory = directory
+        self.audit = audit  # who exported, deleted or changed what (hallpass/audit.py)
 
     async def close(self) -> None:
         try:
-            await self.directory.close()
+            try:
+                await self.audit.close()
+            finally:
+                await self.directory.close()
         finally:
             await self.store.close()
 
@@ -78,7 +85,11 @@ async def open_backend(url: str | None = None) -> Backend:
     parsed = parse_store_url(url)
     if isinstance(parsed, RedisUrl):
         return Backend(
-            url, "redis", RedisEventStore.from_url(parsed.url), RedisDirectory.from_url(parsed.url)
+            url,
+            "redis",
+            RedisEventStore.from_url(parsed.url),
+            RedisDirectory.from_url(parsed.url),
+            RedisAuditLog.from_url(parsed.url),
         )
     path = sqlite_file(parsed.path)
     store = await SqliteEventStore.open(path)
@@ -87,4 +98,10 @@ async def open_backend(url: str | None = None) -> Backend:
     except BaseException:
         await store.close()
         raise
-    return Backend(url, "sqlite", store, directory)
+    try:
+        audit = await SqliteAuditLog.open(path)
+    except BaseException:
+        await directory.close()
+        await store.close()
+        raise
+    return Backend(url, "sqlite", store, directory, audit)

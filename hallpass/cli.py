@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn, TypeAlias
 
 from hallpass import demo
+from hallpass.audit import ROOM_ADDED, operator, record
 from hallpass.backend import Backend, open_backend
 from hallpass.events.store import StoreUnavailable
 from hallpass.passwords import MAX_PASSWORD_LENGTH, hash_password_async
@@ -136,6 +137,7 @@ async def run_room_add(args: argparse.Namespace) -> str:
             )
         finally:
             await runtime.close()
+        await record(backend.audit, args.school, operator(), ROOM_ADDED, room.id, room.name)
     return f"Added room {room.name!r} ({room.id}) to school {args.school!r}."
 
 
@@ -206,7 +208,9 @@ def add_user_commands(commands: Subcommands) -> None:
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--name", required=True, metavar="NAME")
     add.add_argument("--number", metavar="N", help="the student number (students)")
-    add.add_argument("--room", metavar="ROOM", help="the room's name or id (kiosks)")
+    add.add_argument(
+        "--room", metavar="ROOM", help="the room's name or id (a kiosk's; a teacher's own room)"
+    )
     add.add_argument("--pin", metavar="PIN", help="4 to 6 digits to approve passes (teachers)")
     add.add_argument(
         "--password-stdin",
@@ -262,6 +266,15 @@ def add_sso_commands(commands: Subcommands) -> None:
     sso_commands.add_commands(commands)
 
 
+# --- student delete (it lives in hallpass.deletion) -------------------------------
+
+
+def add_student_commands(commands: Subcommands) -> None:
+    from hallpass import deletion
+
+    deletion.add_commands(commands)
+
+
 # --- the command ---------------------------------------------------------------
 
 # In API.md's order; `serve` and `worker` come first when they are added.
@@ -274,6 +287,7 @@ SUBCOMMANDS: list[Callable[[Subcommands], None]] = [
     add_user_commands,
     add_data_commands,
     add_sso_commands,
+    add_student_commands,
 ]
 
 

@@ -48,6 +48,11 @@ class Directory(Protocol):
 
     async def users(self, school: str) -> list[User]: ...
 
+    async def delete_user(self, school: str, user_id: str) -> User | None:
+        """Remove the user's record, every index entry that points to it and
+        every session of theirs, leaving nothing that names them; returns the
+        record removed, or None when the school had no such user."""
+
     # Sessions expire by themselves after `ttl` seconds without a touch.
     async def put_session(self, session: Session, ttl: float) -> None: ...
 

@@ -320,6 +320,39 @@ class SqliteDirectory:
 
         return [_user.decode(d) for d in await self._run(fetch)]
 
+    async def delete_user(self, school: str, user_id: str) -> User | None:
+        """With `secure_delete`, SQLite overwrites the removed rows with zeros
+        rather than leaving them in free pages, and a checkpoint then empties
+        the write-ahead log that still held them (hallpass/deletion.py)."""
+
+        def delete(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT data FROM users WHERE id = ? AND school = ?", (user_id, school)
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            sessions = conn.execute("SELECT token_hash, data FROM sessions").fetchall()
+            for token_hash, data in sessions:
+                session = _session.decode(bytes(data))
+                if session.user == user_id and session.school == school:
+                    conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+            return bytes(row[0])
+
+        def run() -> bytes | None:
+            self._conn.execute("PRAGMA secure_delete = ON")
+            try:
+                data = self._write(delete)
+            finally:
+                self._conn.execute("PRAGMA secure_delete = OFF")
+            if data is not None:
+                # Best effort: a reader elsewhere may keep part of the log for now.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return data
+
+        data = await self._run(run)
+        return None if data is None else _user.decode(data)
+
     # --- sessions ------------------------------------------------------------
 
     async def put_session(self, session: Session, ttl: float) -> None:

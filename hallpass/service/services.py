@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from hallpass.backend import Backend, open_backend
 from hallpass.config import Settings
+from hallpass.deletion import forget_erased
 from hallpass.service.ephemeral import Ephemeral, ephemeral_key, open_ephemeral
 from hallpass.service.names import Names
 from hallpass.service.runtime import Clock, Schools, utc_now
@@ -90,6 +91,7 @@ async def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
         schools = Schools(backend.store, clock, follow=True)
         stack.push_async_callback(schools.close)
         names = Names(backend.directory)
+        schools.on_load.append(forget_erased(names))  # a deleted student's name goes too
         hub = Hub(schools, names, settings)
         stack.push_async_callback(hub.close)
         ticker: Ticker | None = None

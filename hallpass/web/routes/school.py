@@ -5,12 +5,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hallpass.audit import POLICIES_SET
 from hallpass.events.types import PassCancelled, PassEnded
 from hallpass.rules.commands import ResumePasses, SetPolicies, SweepHall
 from hallpass.web.body import read_body
 from hallpass.web.endpoint import Endpoint
 from hallpass.web.idempotency import idempotent
 from hallpass.web.json import json_response
+from hallpass.web.routes.audit import note
 from hallpass.web.routes.common import execute, open_school
 from hallpass.web.schemas import HallView, Policies, PolicyBody, SweepBody, SweepView
 
@@ -27,6 +29,7 @@ async def put_policies(request: Request) -> Response:
     school = await open_school(request, ADMIN)
     body = await read_body(request, PolicyBody)
     await execute(school, SetPolicies(actor=school.actor, policies=body.policies()))
+    await note(school, POLICIES_SET, "school", body)
     return json_response(school.state.policies)
 
 
