@@ -35,6 +35,21 @@ def invalid(message: str) -> ApiError:
     return ApiError(422, "invalid", message)
 
 
+# API.md: bodies are JSON. A form or text/plain body (what a page of another
+# site may send without asking first) is refused whatever it holds; a script
+# that names no type at all is taken at its word.
+NOT_JSON_TYPE = "Content-Type: send the body as application/json."
+
+
+def is_json_type(content_type: str | None) -> bool:
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
@@ -57,12 +72,16 @@ async def read_body(request: Request, type_: type[T], limit: int | None = None) 
         raise too_large(limit)
     if not body.strip():
         body = b"{}"
+    elif not is_json_type(request.headers.get("content-type")):
+        raise invalid(NOT_JSON_TYPE)
     try:
         value: T = _decoder(type_).decode(body)
     except msgspec.ValidationError as error:
         raise invalid(explain(str(error), type_)) from None
     except msgspec.DecodeError:
         raise invalid("The request body is not valid JSON.") from None
+    except RecursionError:  # a deep value skipped under a field a lax type ignores
+        raise invalid("The request body is nested too deeply.") from None
     return value
 
 
@@ -155,8 +174,21 @@ def _unwrap(info: Any) -> Any:
     return info
 
 
+# Up to this much of a body nobody will read is read and dropped before the
+# answer goes out, so a client that is done sending reads a clean answer (a
+# connection closed on unread data loses its answer to a reset). Beyond it the
+# connection is closed after the answer instead: an upload may never end.
+DRAIN_MOST = 1024 * 1024
+
+
 class BodyLimit:
-    """413 `payload_too_large` for any HTTP request body over `limit` bytes."""
+    """413 `payload_too_large` for any HTTP request body over `limit` bytes.
+
+    An answer that is ready before the body has all arrived (a 413, or a
+    refusal that never read the body) first drains up to DRAIN_MOST bytes of
+    it, and closes the connection after it when there was more. A client
+    waiting for `100 Continue` is not asked for its body at all: it gets the
+    answer and a closed connection."""
 
     def __init__(self, app: ASGIApp, limit: int = DEFAULT_LIMIT) -> None:
         self.app = app
@@ -166,26 +198,58 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
+        complete = True  # no body to wait for
+        headers = scope["headers"]
+        waits = (b"expect", b"100-continue") in [(n, v.lower()) for n, v in headers]
+        for name, value in headers:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.limit:
                     error = too_large(self.limit)
                     response = error_response(error.status, error.code, error.message)
+                    small = value.isdigit() and int(value) <= DRAIN_MOST
+                    if not (small and not waits and await _drain(receive)):
+                        response.headers["connection"] = "close"
                     await response(scope, receive, send)
                     return
-                break
+                complete = value == b"0"
+            elif name == b"transfer-encoding":
+                complete = False
 
         received = 0
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, complete
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.limit:
                     # Raised inside the handler's read, so the app's ApiError
                     # handler answers 413 (no response has started yet).
                     raise too_large(self.limit)
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def draining_send(message: Message) -> None:
+            nonlocal complete
+            if message["type"] == "http.response.start" and not complete:
+                complete = not waits and await _drain(receive)
+                if not complete:
+                    headers = [*message.get("headers", []), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, counting_receive, draining_send)
+
+
+async def _drain(receive: Receive) -> bool:
+    """Read and drop the rest of a request body, DRAIN_MOST bytes at most;
+    whether it ended (or the client went away) within them."""
+    read = 0
+    while read <= DRAIN_MOST:
+        message = await receive()
+        if message["type"] != "http.request":
+            return True
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False

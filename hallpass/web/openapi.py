@@ -196,6 +196,10 @@ def build_document(
             "responses": {
                 "101": {"description": "Switching to the WebSocket protocol"},
                 "403": {"description": "Not signed in, or the Origin names another site"},
+                "429": {
+                    "description": "`too_many_connections`: this person has the most live "
+                    "sockets one may hold (HALLPASS_WS_PER_USER, 20 by default)"
+                },
             },
             "security": [{"session": []}],
         }

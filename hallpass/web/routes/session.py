@@ -98,7 +98,9 @@ async def sign_in(request: Request) -> Response:
     body = await read_body(request, LoginBody)
     by_address = address_throttle(svc.ephemeral, svc.settings)
     address_key = ephemeral_key(None, "login", "address", client_address(request))
-    await by_address.check(address_key)
+    device = read_device(request)
+    if device is None:  # nothing vouches for the caller: a locked address stops here
+        await by_address.check(address_key)
 
     directory = svc.backend.directory
     school = await directory.get_school(body.school)
@@ -109,12 +111,15 @@ async def sign_in(request: Request) -> Response:
         raise PASSWORD_SIGNIN_DISABLED
 
     # A device this person signed in on before has a lock of its own, so an
-    # attacker guessing their password cannot lock them out of it.
-    device = read_device(request)
+    # attacker guessing their password cannot lock them out of it: not by
+    # guessing this account, nor by locking the address they share (a
+    # school's network is one address to the outside).
     by_account = account_throttle(svc.ephemeral, svc.settings)
     if device is not None and user is not None and device.knows(user):
         key = ephemeral_key(body.school, "login", "device", device.nonce, user.id)
     else:
+        if device is not None:
+            await by_address.check(address_key)
         name = hashlib.sha256(body.username.encode()).hexdigest()[:32]
         key = ephemeral_key(body.school, "login", "account", name)
     await by_account.check(key)
