@@ -90,6 +90,11 @@ async def running_server(
         "--lifespan",
         "on",
         "--no-access-log",
+        # The WebSocket protocol `hallpass serve` runs, with compression off as there.
+        "--ws",
+        "hallpass.service.ws_protocol:LeanWebSocketProtocol",
+        "--ws-per-message-deflate",
+        "false",
     ]
     process = subprocess.Popen(
         command,

@@ -26,6 +26,7 @@ from hallpass.backend import default_store_url, sqlite_file
 from hallpass.config import ConfigError, Settings, check, load_settings
 from hallpass.events.urls import SqliteUrl, parse_store_url
 from hallpass.provision import InvalidInput
+from hallpass.service.ws_protocol import LeanWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def uvicorn_config(
         host=host,
         port=port,
         lifespan="on",  # opens the store, and on SQLite starts the Ticker
+        # uvicorn's websockets-sansio protocol, minus about 8 KiB per open
+        # socket that it never uses again (hallpass.service.ws_protocol).
+        ws=LeanWebSocketProtocol,
         # The hub sends many small JSON messages to many clients; per-message
         # compression would cost each one a zlib context for little gain.
         ws_per_message_deflate=False,

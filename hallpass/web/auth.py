@@ -75,9 +75,17 @@ async def current_user(conn: HTTPConnection, *, touch: bool = True) -> User | No
 
 async def _session_user(conn: HTTPConnection, touch: bool) -> User | None:
     token = conn.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return await session_user(services(conn), token, touch=touch)
+
+
+async def session_user(svc: Services, token: str, *, touch: bool = True) -> User | None:
+    """The user signed in with session `token` (the cookie's value), or None;
+    what `current_user` looks up, without a request to remember it on (the
+    hub holds a socket's token for hours, not the handshake's scope)."""
     if not token or len(token) > 128:
         return None
-    svc = services(conn)
     settings = svc.settings
     directory = svc.backend.directory
     hashed = token_hash(token)

@@ -25,13 +25,13 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from starlette.requests import HTTPConnection
 from starlette.routing import WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from hallpass import metrics
@@ -44,6 +44,9 @@ from hallpass.web.hub_client import Send as ClientSend
 from hallpass.web.hub_messages import PONG, is_ping, parse_position
 from hallpass.web.hub_school import SchoolHub
 from hallpass.web.security import origin_allowed
+
+if TYPE_CHECKING:
+    from hallpass.service.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +95,6 @@ class HubSettings(msgspec.Struct, frozen=True, kw_only=True):
         return hub
 
 
-class _Connection:
-    """What the hub holds for one open socket besides its Client: the
-    handshake's scope (for the session check) and the school's hub."""
-
-    __slots__ = ("hub", "scope")
-
-    def __init__(self, scope: Scope, hub: SchoolHub) -> None:
-        self.scope = scope
-        self.hub = hub
-
-
 class Hub:
     def __init__(
         self, schools: Schools, names: Names, settings: Settings | HubSettings | None = None
@@ -117,7 +109,12 @@ class Hub:
             self.settings = HubSettings.of(settings)
         self._hubs: dict[str, SchoolHub] = {}
         self._starting: dict[str, asyncio.Task[SchoolHub]] = {}
-        self._connections: dict[Client, _Connection] = {}
+        # Each open socket's client and its school's hub: all the hub keeps of
+        # a connection (the session check needs only the client's key).
+        self._connections: dict[Client, SchoolHub] = {}
+        # The process's services (the same for every connection), for the
+        # session checks; known from the first connection on.
+        self._services: Services | None = None
         self._per_user: dict[str, int] = {}  # user id -> live sockets (HubSettings.per_user)
         self._beat: asyncio.Task[None] | None = None
         self._closed = False
@@ -157,12 +154,16 @@ class Hub:
         if admitted is None:
             return
         # From here on only the raw ASGI calls: a connection open all day
-        # should hold as little as it can (docs/performance.md).
+        # should hold as little as it can (docs/performance.md). What the
+        # client sends is read right here, not in a helper coroutine whose
+        # frame would be held as long as the socket is open.
         client, hub = admitted
-        self._connections[client] = _Connection(scope, hub)
+        self._connections[client] = hub
         metrics.client_connected(client.actor.role)
+        limit = self.settings.max_frame
         try:
-            await self._read(receive, client)
+            while _read(await receive(), client, limit):
+                pass
         finally:
             self._give_back(client.actor.id)
             hub.leave(client)
@@ -175,7 +176,8 @@ class Hub:
     async def _admit(self, websocket: WebSocket, send: Send) -> tuple[Client, SchoolHub] | None:
         """The handshake: check the Origin and the session, accept, and join
         the school's hub; None when the connection was refused or closed."""
-        from hallpass.web.auth import actor_of, current_user  # see _SESSION_COOKIE
+        from hallpass.web.auth import actor_of, session_user  # see _SESSION_COOKIE
+        from hallpass.web.context import services
 
         if not origin_allowed(websocket):
             await _deny(
@@ -185,7 +187,12 @@ class Hub:
                 "This page came from another website, so it was refused.",
             )
             return None
-        user = await current_user(websocket)
+        svc = self._services = services(websocket)
+        # Looked up by the token itself, not through current_user, which
+        # would remember the User in the handshake's scope (held by the
+        # server for the socket's life) when only its Actor is needed.
+        key = websocket.cookies.get(_SESSION_COOKIE, "")
+        user = await session_user(svc, key)
         if user is None or self._closed:
             await websocket.accept()
             if user is None:
@@ -218,10 +225,7 @@ class Hub:
             self._give_back(user.id)
             raise
         client = Client(
-            actor_of(user),
-            cast(ClientSend, send),
-            max_queue=self.settings.queue,
-            key=websocket.cookies.get(_SESSION_COOKIE, ""),
+            actor_of(user), cast(ClientSend, send), max_queue=self.settings.queue, key=key
         )
         # Synchronous, right after the accept: the snapshot (or the missed
         # changes) and the first live change meet with nothing in between.
@@ -243,25 +247,6 @@ class Hub:
         if held > 0:
             self._per_user[user_id] = held
 
-    async def _read(self, receive: Receive, client: Client) -> None:
-        """What the client sends: pings, and frames that must stay small."""
-        limit = self.settings.max_frame
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text: str | None = message.get("text")
-            if text is None:
-                data: bytes = message.get("bytes") or b""
-                if len(data) > limit:
-                    client.close(TOO_BIG, "Messages to the server must be small.")
-                continue  # binary frames mean nothing here
-            # Characters are at least one byte each: only a long text needs encoding.
-            if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                client.close(TOO_BIG, "Messages to the server must be small.")
-            elif is_ping(text):
-                client.push(PONG)
-
     # --- the beat --------------------------------------------------------------------
 
     async def _heartbeats(self) -> None:
@@ -277,30 +262,29 @@ class Hub:
     async def check_sessions(self) -> None:
         """Close (4401) every socket whose session has ended. Sockets on one
         session (a wall of boards signed in once) cost one look-up."""
-        from hallpass.web.auth import current_user
+        from hallpass.web.auth import session_user
 
+        svc = self._services
+        if svc is None:
+            return  # no socket was ever admitted
         groups: dict[str, list[Client]] = {}
         for client in self._connections:
             if not client.closing:
                 groups.setdefault(client.key, []).append(client)
-        for clients in groups.values():
-            connection = self._connections.get(clients[0])
-            if connection is None:
+        for key, clients in groups.items():
+            if clients[0] not in self._connections:
                 continue
-            # A fresh connection object: current_user remembers its answer per
-            # scope, and the session must be looked up anew.
-            fresh = HTTPConnection({**connection.scope, "state": {}})
             try:
-                user = await current_user(fresh)
+                user = await session_user(svc, key)
             except Exception:
                 log.warning("could not check a live socket's session; keeping it", exc_info=True)
                 continue
             if user is None:
                 for client in clients:
                     client.close(SESSION_ENDED, "Your session ended; sign in again.")
-                    connection = self._connections.get(client)
-                    if connection is not None:
-                        connection.hub.leave(client)
+                    hub = self._connections.get(client)
+                    if hub is not None:
+                        hub.leave(client)
 
     # --- shutting down ---------------------------------------------------------------
 
@@ -332,6 +316,25 @@ class Hub:
         return len(self._connections)
 
 
+def _read(message: Message, client: Client, limit: int) -> bool:
+    """Act on one thing the client sent: pings, and frames that must stay
+    small. False once the socket is gone."""
+    if message["type"] == "websocket.disconnect":
+        return False
+    text: str | None = message.get("text")
+    if text is None:
+        data: bytes = message.get("bytes") or b""
+        if len(data) > limit:
+            client.close(TOO_BIG, "Messages to the server must be small.")
+        return True  # binary frames mean nothing here
+    # Characters are at least one byte each: only a long text needs encoding.
+    if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+        client.close(TOO_BIG, "Messages to the server must be small.")
+    elif is_ping(text):
+        client.push(PONG)
+    return True
+
+
 async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> None:
     """Refuse the handshake with an HTTP answer carrying API.md's error body
     (where the server supports it; else a bare 403)."""
@@ -343,12 +346,14 @@ async def _deny(websocket: WebSocket, status: int, code: str, message: str) -> N
 
 class _Endpoint:
     """A raw ASGI app rather than a Starlette function endpoint, so that the
-    hub can send through the raw `send`."""
+    hub can send through the raw `send`. A plain function that hands back the
+    hub's coroutine: an `async def` here would hold one more frame for as
+    long as the socket is open."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         from hallpass.web.context import services  # see _SESSION_COOKIE
 
-        await services(HTTPConnection(scope)).hub.serve(scope, receive, send)
+        return services(HTTPConnection(scope)).hub.serve(scope, receive, send)
 
 
 websocket_route = WebSocketRoute("/ws", _Endpoint())
