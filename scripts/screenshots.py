@@ -1,6 +1,7 @@
 """Screenshots of the pages for the README, in light and dark: docs/screenshots/.
 
-Run with `scripts/screenshots`. It makes a throwaway demo school with a week
+Run with `scripts/screenshots` (or `scripts/screenshots NAME...` for only
+some, e.g. `admin-reports`). It makes a throwaway demo school with a week
 of history (written with a clock set in the past, as if the week had
 happened), starts a real server on it, and photographs each page in headless
 Chromium (Debian's, as the browser tests use it).
@@ -188,7 +189,7 @@ async def live_now(seeder: Seeder, ids: dict[str, str], rooms: dict[str, str]) -
     await seeder.tick(datetime.now(UTC))
 
 
-async def photograph(base_url: str) -> list[Path]:
+async def photograph(base_url: str, only: set[str]) -> list[Path]:
     shots: list[Path] = []
     async with chromium() as browser:
         for scheme in ("light", "dark"):
@@ -200,6 +201,8 @@ async def photograph(base_url: str) -> list[Path]:
                 scheme: str = scheme,
                 viewport: dict[str, int] = VIEWPORT,
             ) -> None:
+                if only and name not in only:
+                    return
                 context = await person(
                     browser,
                     base_url,
@@ -215,6 +218,11 @@ async def photograph(base_url: str) -> list[Path]:
                     await page.get_by_role("radio", name=re.compile("Library")).check()
                 if path.endswith("#calendar"):
                     await page.wait_for_selector(".day")
+                if path.endswith("#reports"):
+                    await page.wait_for_selector("#reports-charts[aria-busy='false'] svg")
+                    await page.get_by_role("button", name="Show the students").click()
+                    await page.wait_for_selector("#reports-students tbody tr")
+                    await page.evaluate("window.scrollTo(0, 0)")
                 target = OUT / f"{name}-{scheme}.png"
                 await page.screenshot(path=str(target), full_page=True)
                 shots.append(target)
@@ -228,6 +236,7 @@ async def photograph(base_url: str) -> list[Path]:
             await shot("kiosk1", "/kiosk", "kiosk")
             await shot("admin", "/admin#rooms", "admin-rooms")
             await shot("admin", "/admin#policies", "admin-policies")
+            await shot("admin", "/admin#reports", "admin-reports")
     return shots
 
 
@@ -246,7 +255,7 @@ async def main() -> None:
                     if r["name"] in ("Restroom", "Library")
                 ]
                 await client.patch("/api/me/settings", json={"favorites": favorites})
-            shots = await photograph(server.url)
+            shots = await photograph(server.url, set(sys.argv[1:]))
     for path in shots:
         print(path.relative_to(REPO))
 

@@ -3,7 +3,9 @@ import { ApiError, del, get, newKey, patch, post, put, sentence } from "./api.js
 import { boot, failSoftly } from "./app.js";
 import { setTimeZone } from "./format.js";
 import { t } from "./i18n.js";
+import { setUpAudit } from "./audit.js";
 import { studentPicker } from "./picker.js";
+import { setUpReports } from "./reports.js";
 import { renderSettings } from "./settings.js";
 import { busy, cancelButton, clear, h, openDialog, toast } from "./ui.js";
 
@@ -12,12 +14,21 @@ const $ = (id) => document.getElementById(id);
 let me;
 let rooms;
 let live;
+let reports;
+let audit;
 
 async function main() {
   ({ me, rooms, live } = await boot({ roles: ["admin"], onView }));
   setUpRooms();
   setUpHall();
   setUpUsers();
+  reports = setUpReports($("reports"), {
+    rooms,
+    roomFilter: true,
+    exports: true,
+    yearStarts: () => policies?.school_year_starts,
+  });
+  audit = setUpAudit($("audit"), { rooms });
   renderSettings($("settings"), { me, rooms });
   live.addEventListener("change", () => renderHall());
   live.addEventListener("status", () => {
@@ -37,6 +48,20 @@ function onView(name) {
   if (name === "hall") loadHall();
   if (name === "users") searchUsers();
   if (name === "rooms") rooms.load().then(renderRooms).catch(() => {});
+  if (name === "reports") showReports();
+  if (name === "audit") audit.show();
+}
+
+/** Reports, once the policies tell when the school year starts. */
+async function showReports() {
+  if (!policies) {
+    try {
+      policies = await get("/api/policies");
+    } catch {
+      // a school year starting in August stands in
+    }
+  }
+  reports.show();
 }
 
 const optionalInt = (value) => (value === "" || value === null ? null : Number(value));

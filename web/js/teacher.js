@@ -8,6 +8,7 @@ import { t } from "./i18n.js";
 import { stateBadge, timing } from "./passes.js";
 import { studentPicker } from "./picker.js";
 import { load } from "./rooms.js";
+import { setUpReports } from "./reports.js";
 import { renderSettings } from "./settings.js";
 import { everySecond } from "./ticker.js";
 import { busy, cancelButton, clear, h, icon, openDialog, patchList, toast } from "./ui.js";
@@ -17,6 +18,7 @@ const $ = (id) => document.getElementById(id);
 let me;
 let rooms;
 let live;
+let reports;
 
 async function main() {
   ({ me, rooms, live } = await boot({ roles: ["teacher", "admin"], onView }));
@@ -25,6 +27,8 @@ async function main() {
   setUpWrite();
   setUpRequest();
   setUpToday();
+  // A teacher's reports are of the room set on their account; an admin here may pick any.
+  reports = setUpReports($("reports"), { rooms, roomFilter: me.role === "admin" });
   renderSettings($("settings"), { me, rooms });
   live.addEventListener("change", (event) => {
     remember(event.detail);
@@ -51,6 +55,7 @@ async function main() {
 function onView(name) {
   if (name === "today") renderToday();
   if (name === "board") renderBoard();
+  if (name === "reports") reports.show();
 }
 
 // --- my room ---------------------------------------------------------------------
