@@ -95,6 +95,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to replay")
     parser.add_argument("--runs", type=int, default=5, help="runs of each, best kept")
+    # bench/all's convention (bench/_all.py): the run's figures as markdown.
+    parser.add_argument("--markdown", type=Path, help="write the figures as markdown to FILE")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -139,7 +141,41 @@ def main() -> int:
     )
     print(f"decode + evolve    {fold_rate:>11,.0f} events/s")
     print(f"ratio fold/decode  {ratio:.2f} (goal >= {GOAL}; best of {args.runs} per chunk)")
+    if args.markdown:
+        write_markdown(args, len(data), size, decode_rate, keep_rate, fold_rate)
     return 0
+
+
+# --- bench/all's section (bench/_all.py) ---------------------------------------
+
+
+def write_markdown(
+    args: argparse.Namespace,
+    events: int,
+    size: int,
+    decode_rate: float,
+    keep_rate: float,
+    fold_rate: float,
+) -> None:
+    ratio = fold_rate / decode_rate
+    command = " ".join(["bench/replay", *(a for a in sys.argv[1:] if a != "--markdown")])
+    command = command.replace(f" {args.markdown}", "")
+    lines = [
+        f"{events:,} events of a synthetic school year ({size / 1e6:.0f} MB of JSON), "
+        f"best of {args.runs} runs per chunk of {CHUNK:,}.",
+        "",
+        "| | events/s | / decode only |",
+        "| --- | ---: | ---: |",
+        f"| decode only (the baseline) | {decode_rate:,.0f} | 1.00 |",
+        f"| decode + keep (reference) | {keep_rate:,.0f} | {keep_rate / decode_rate:.2f} |",
+        f"| decode + evolve | {fold_rate:,.0f} | {ratio:.2f} |",
+        "",
+        f"Goal: fold at least {GOAL} of decode-only: {ratio:.2f} "
+        f"({'met' if ratio >= GOAL else 'missed'}).",
+        "",
+        f"Command: `{command}`",
+    ]
+    args.markdown.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
