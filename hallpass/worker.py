@@ -8,6 +8,10 @@ stream and, for each pass scheduled to start at a set time, enqueues a
 `tick_school` job deferred to that moment with the id `start:{school}:{pass}`,
 which makes the start exact rather than up to a second late.
 
+Two more cron jobs keep the schools' history (hallpass.retention): every
+minute, the snapshots that are due; every hour, the trims retention says are
+due. Being cron jobs, each runs in one worker at a time.
+
 A tick is decided from the stream and appended conditionally (the same path as
 commands), so a worker killed mid-tick and started again loses nothing and
 doubles nothing: the next tick finds the stream as it is and appends only what
@@ -26,7 +30,7 @@ from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import create_worker, func, run_worker
 
-from hallpass import metrics
+from hallpass import metrics, retention
 from hallpass.backend import Backend, open_backend
 from hallpass.service.runtime import Schools
 from hallpass.service.starts import SchoolWatch
@@ -45,6 +49,10 @@ KEEP_RESULT_SECONDS = 10
 LATE_BY = timedelta(milliseconds=5)
 # How often a worker looks for due jobs; a deferred start runs at most this late.
 POLL_SECONDS = 0.1
+# Encoding a school year's snapshot takes about a second on a busy machine,
+# and a first trim reads the whole stream for the reports: give them time.
+SNAPSHOT_JOB_TIMEOUT = 300
+RETENTION_JOB_TIMEOUT = 3600
 
 
 def tick_job_id(school: str, second: int) -> str:
@@ -92,6 +100,22 @@ async def tick_every_school(ctx: dict[str, Any]) -> int:
         )
     )
     return len(timed.watch.slugs)
+
+
+async def snapshot_every_school(ctx: dict[str, Any]) -> int:
+    """The cron job writing the snapshots that are due; how many schools it saw."""
+    schools: Schools = ctx["schools"]
+    runtimes = schools.loaded()
+    await retention.keep_history(runtimes, retention=False)
+    return len(runtimes)
+
+
+async def retention_every_school(ctx: dict[str, Any]) -> int:
+    """The cron job trimming what retention says is due (and writing snapshots)."""
+    schools: Schools = ctx["schools"]
+    runtimes = schools.loaded()
+    await retention.keep_history(runtimes, retention=True)
+    return len(runtimes)
 
 
 # --- following the schools ---------------------------------------------------------
@@ -209,7 +233,22 @@ def worker_settings(store_url: str, *, relist_seconds: float = RELIST_SECONDS) -
                 microsecond=0,
                 unique=True,
                 keep_result=KEEP_RESULT_SECONDS,
-            )
+            ),
+            cron(
+                snapshot_every_school,
+                name="cron:snapshot_every_school",
+                second=30,  # every minute, away from the second's tick
+                unique=True,
+                timeout=SNAPSHOT_JOB_TIMEOUT,
+            ),
+            cron(
+                retention_every_school,
+                name="cron:retention_every_school",
+                minute=23,  # hourly; a cutoff moves at midnight, so trims come at night
+                second=40,
+                unique=True,
+                timeout=RETENTION_JOB_TIMEOUT,
+            ),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from hallpass.events.store import StoredEvent, StoreUnavailable, VersionConflict
+from hallpass.events.snapshots import SQLITE_SCHEMA, SqliteSnapshotStore, sqlite_covered
+from hallpass.events.store import StoredEvent, StoreUnavailable, TrimRefused, VersionConflict
 from hallpass.events.types import Event, decode, encode
 
 T = TypeVar("T")
@@ -41,9 +42,12 @@ _SCHEMA = (
         school TEXT PRIMARY KEY,
         version INTEGER NOT NULL
     ) WITHOUT ROWID""",
+    SQLITE_SCHEMA,
 )
 
 PAGE_SIZE = 1000
+# A trim deletes this many events per transaction, so appends wait little.
+TRIM_BATCH = 20_000
 # How often a follower looks for appends made through another connection.
 POLL_SECONDS = 0.2
 # How long an append waits for another process's write to finish.
@@ -88,6 +92,7 @@ class SqliteEventStore:
         self._changed = asyncio.Event()
         self._data_version = data_version
         self._watcher: asyncio.Task[None] | None = None
+        self._snapshots = SqliteSnapshotStore(self._call, connection)
 
     @classmethod
     async def open(
@@ -122,6 +127,11 @@ class SqliteEventStore:
             for row in rows:
                 yield row
 
+    def read_raw_pages(self, school: str, after: int = 0) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Like `read_raw`, a page of rows at a time: a whole stream folds
+        faster without an `await` per event."""
+        return self._pages(school, after)
+
     async def follow(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
         """Raises StoreUnavailable once the store is closed."""
         if self._watcher is None and not self._closed:
@@ -138,6 +148,19 @@ class SqliteEventStore:
 
     async def version(self, school: str) -> int:
         return await self._call(self._version, school)
+
+    @property
+    def snapshots(self) -> SqliteSnapshotStore:
+        """The schools' snapshots, in the same file (hallpass.events.snapshots)."""
+        return self._snapshots
+
+    async def trim(self, school: str, before_version: int) -> int:
+        removed = 0
+        while True:
+            count = await self._call(self._trim_batch, school, before_version)
+            if not count:
+                return removed
+            removed += count
 
     async def close(self) -> None:
         if self._closed:
@@ -218,6 +241,33 @@ class SqliteEventStore:
             # From here, not from the awaiting coroutine: it may have been cancelled.
             self._loop.call_soon_threadsafe(self._wake_followers)
         return current + len(payloads)
+
+    def _trim_batch(self, school: str, before_version: int) -> int:
+        """Delete the oldest events up to `before_version`, at most TRIM_BATCH."""
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            covered = sqlite_covered(connection, school)
+            if covered is None or covered < before_version:
+                raise TrimRefused(
+                    f"no snapshot of {school!r} covers version {before_version}"
+                    f" (the newest is at {covered})"
+                )
+            first = connection.execute(
+                "SELECT min(version) FROM events WHERE school = ?", (school,)
+            ).fetchone()[0]
+            count = 0
+            if first is not None and first <= before_version:
+                last = min(before_version, first + TRIM_BATCH - 1)
+                count = connection.execute(
+                    "DELETE FROM events WHERE school = ? AND version <= ?", (school, last)
+                ).rowcount
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return count
 
     def _version(self, school: str) -> int:
         row = self._connection.execute(

@@ -35,6 +35,11 @@ class StoreUnavailable(Exception):
     """The backend cannot be reached; nothing was written."""
 
 
+class TrimRefused(Exception):
+    """No snapshot of the school's state covers the events a trim would remove,
+    so a process starting later could not rebuild the state: nothing was removed."""
+
+
 class EventStore(Protocol):
     async def append(self, school: str, events: Sequence[Event], expected_version: int) -> int:
         """Append all of `events` at once if the stream is at `expected_version`,
@@ -50,5 +55,12 @@ class EventStore(Protocol):
 
     async def version(self, school: str) -> int:
         """The stream's current version (0 for a school with no events)."""
+
+    async def trim(self, school: str, before_version: int) -> int:
+        """Remove every event with version <= `before_version` (retention:
+        hallpass.retention) and return how many went. The stream's version
+        stays; `read` and `follow` from below the cut start at the first kept
+        event. Raises TrimRefused, removing nothing, unless the school's state
+        snapshot (hallpass.events.snapshots) is at `before_version` or later."""
 
     async def close(self) -> None: ...

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 SYSTEM = "system"
 
@@ -48,6 +49,12 @@ class Policies(msgspec.Struct, kw_only=True):
     overtime_end_minutes: int = 15
     timezone: str = "America/Chicago"
     day_ends_at: str = "16:00"
+    # Retention (hallpass.retention). Unset fields are left out of the encoded
+    # event, so that events stored before these fields existed re-encode alike.
+    # Days of pass history kept; unset: the current school year and the one before.
+    retention_days: int | UnsetType = UNSET
+    # The month (1 to 12) a school year starts in, school time; unset: August.
+    school_year_starts: int | UnsetType = UNSET
 
 
 class Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -213,6 +220,31 @@ class RequestExpired(Event, tag="request_expired"):
     request_id: str
 
 
+# --- people --------------------------------------------------------------------
+
+
+class StudentErased(Event, tag="student_erased"):
+    """The student was deleted from the directory (`hallpass student delete`).
+    Their passes and requests stay under an id that nothing maps to a person
+    any more; folds forget what could still name them (notes, per-student
+    counts). The directory and the audit log say who did it and when."""
+
+    student: str
+
+
+# --- retention -----------------------------------------------------------------
+
+
+class HistoryTrimmed(Event, tag="history_trimmed"):
+    """Retention (hallpass.retention): the passes and requests of school days
+    before `before` that are over are forgotten, and the events up to version
+    `through` leave the store once a snapshot holds the state without them.
+    Reports keep those days' counts, without names."""
+
+    before: date
+    through: int
+
+
 AnyEvent = (
     RoomAdded
     | RoomChanged
@@ -237,6 +269,8 @@ AnyEvent = (
     | RequestDeclined
     | RequestCancelled
     | RequestExpired
+    | StudentErased
+    | HistoryTrimmed
 )
 
 _encoder = msgspec.json.Encoder()

@@ -32,6 +32,7 @@ from hallpass.events.types import (
     DayEnded,
     Event,
     HallSwept,
+    HistoryTrimmed,
     PassApproved,
     PassArrived,
     PassCancelled,
@@ -57,6 +58,7 @@ from hallpass.events.types import (
     StudentErased,
 )
 from hallpass.projections.clock import local_day
+from hallpass.projections.forget import forget_before
 from hallpass.projections.records import PassRecord, PassState, RequestRecord, RoomRecord
 
 
@@ -415,6 +417,11 @@ def _student_erased(s: SchoolState, e: StudentErased) -> None:
             request.note = ""
 
 
+def _history_trimmed(s: SchoolState, e: HistoryTrimmed) -> None:
+    """Retention: old history that is over is forgotten (projections/forget.py)."""
+    forget_before(s, e.before)
+
+
 _HANDLERS: dict[type[Event], Callable[[SchoolState, Any], None]] = {
     RoomAdded: _room_added,
     RoomChanged: _room_added,
@@ -440,4 +447,5 @@ _HANDLERS: dict[type[Event], Callable[[SchoolState, Any], None]] = {
     RequestCancelled: _request_cancelled,
     RequestExpired: _request_expired,
     StudentErased: _student_erased,
+    HistoryTrimmed: _history_trimmed,
 }

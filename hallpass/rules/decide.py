@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from msgspec import UNSET
+
 from hallpass.events.types import (
     SYSTEM,
     CancelReason,
@@ -585,6 +587,12 @@ def policies_problem(policies: Policies) -> str | None:
         return f"The time zone {policies.timezone!r} is unknown; use one like America/Chicago."
     if parse_hhmm(policies.day_ends_at) is None:
         return "The end of the day must be a time like 16:00."
+    days = policies.retention_days
+    if days is not UNSET and not 30 <= days <= 3650:
+        return "Pass history must be kept between 30 and 3,650 days."
+    month = policies.school_year_starts
+    if month is not UNSET and not 1 <= month <= 12:
+        return "The school year must start in a month from 1 to 12."
     for window in policies.blackouts:
         begin, end = parse_hhmm(window.from_), parse_hhmm(window.to)
         if begin is None or end is None:

@@ -22,10 +22,11 @@ from typing import cast
 from hallpass import metrics
 from hallpass.events.store import EventStore, StoredEvent, StoreUnavailable, VersionConflict
 from hallpass.events.types import AnyEvent, Event
-from hallpass.projections.state import SchoolState, evolve, initial_state
+from hallpass.projections.state import SchoolState, evolve
 from hallpass.rules.commands import AnyCommand, Rejection
 from hallpass.rules.decide import decide
 from hallpass.rules.tick import tick
+from hallpass.service.restore import restore
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,9 @@ class SchoolRuntime:
 
     @classmethod
     async def load(cls, store: EventStore, school: str, clock: Clock = utc_now) -> SchoolRuntime:
-        runtime = cls(store, school, initial_state(), clock)
-        await runtime._read_up()
-        return runtime
+        """From the school's snapshot and the events after it, or from the
+        whole stream (hallpass.service.restore)."""
+        return cls(store, school, await restore(store, school), clock)
 
     # --- keeping current -----------------------------------------------------
 
@@ -186,6 +187,9 @@ class Schools:
         self.follow = follow
         self._runtimes: dict[str, SchoolRuntime] = {}
         self._loading: dict[str, asyncio.Task[SchoolRuntime]] = {}
+        # Called with each runtime once it is loaded, before it follows the
+        # stream: what must listen to every school (hallpass.deletion).
+        self.on_load: list[Callable[[SchoolRuntime], object]] = []
 
     async def get(self, school: str) -> SchoolRuntime:
         runtime = self._runtimes.get(school)
@@ -203,6 +207,8 @@ class Schools:
 
     async def _load(self, school: str) -> SchoolRuntime:
         runtime = await SchoolRuntime.load(self.store, school, self.clock)
+        for hook in self.on_load:
+            hook(runtime)
         if self.follow:
             runtime.start()
         self._runtimes[school] = runtime

@@ -7,6 +7,10 @@ pass starts well within the 2 seconds API.md allows. A tick decides from the
 stream and appends through the same conditional append as commands, so an
 extra or repeated tick changes nothing. The Ticker never dies: a failing tick
 or directory read is logged and the next second tries again.
+
+It also keeps the schools' history (hallpass.retention): every minute it
+writes the snapshots that are due, and every hour it trims what retention
+says is due, in a task of its own, so that ticks go on meanwhile.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from hallpass import metrics
+from hallpass import metrics, retention
 from hallpass.directory.base import Directory
 from hallpass.service.runtime import Clock, Schools, utc_now
 from hallpass.service.starts import SchoolWatch
@@ -30,6 +34,9 @@ RELIST_SECONDS = 5.0
 # Wake a hair after the due moment, so that the tick's `now` is surely past it.
 LATE_BY = timedelta(milliseconds=5)
 ONE_SECOND = timedelta(seconds=1)
+# How often the history is kept (hallpass.retention): snapshots, then retention.
+SNAPSHOT_CHECK_SECONDS = 60.0
+RETENTION_CHECK_SECONDS = 3600.0
 
 
 class Ticker:
@@ -53,6 +60,9 @@ class Ticker:
         self._task: asyncio.Task[None] | None = None
         self._listed_at = float("-inf")
         self._failing: set[str] = set()
+        self._history: asyncio.Task[None] | None = None
+        self._snapshots_checked = time.monotonic()  # the first, a minute after start
+        self._retention_checked = float("-inf")
 
     def start(self) -> None:
         if self._task is None:
@@ -64,6 +74,11 @@ class Ticker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._history is not None:
+            self._history.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._history
+            self._history = None
         self.watch.close()
 
     async def tick_all(self) -> None:
@@ -75,6 +90,22 @@ class Ticker:
         # Starts that were due are decided now; later ones keep their place.
         while self._starts and self._starts[0][0] <= now:
             heapq.heappop(self._starts)
+        self._keep_history_if_due()
+
+    def _keep_history_if_due(self) -> None:
+        if self._history is not None and not self._history.done():
+            return
+        now = time.monotonic()
+        if now - self._snapshots_checked < SNAPSHOT_CHECK_SECONDS:
+            return
+        self._snapshots_checked = now
+        with_retention = now - self._retention_checked >= RETENTION_CHECK_SECONDS
+        if with_retention:
+            self._retention_checked = now
+        self._history = asyncio.create_task(
+            retention.keep_history(self.schools.loaded(), retention=with_retention),
+            name="hallpass history",
+        )
 
     # --- the loop --------------------------------------------------------------
 

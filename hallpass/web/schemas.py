@@ -115,6 +115,8 @@ class PolicyBody(_Body, kw_only=True):
     overtime_end_minutes: int = 15
     timezone: Name = "America/Chicago"
     day_ends_at: str = "16:00"
+    retention_days: int | UnsetType = UNSET
+    school_year_starts: int | UnsetType = UNSET
 
     def policies(self) -> Policies:
         return msgspec.convert(msgspec.to_builtins(self), Policies)
