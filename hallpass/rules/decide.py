@@ -127,6 +127,19 @@ def _open_room(state: SchoolState, room_id: str, what: str) -> RoomRecord | Reje
     return room
 
 
+def _new_pass_destination(
+    state: SchoolState, pass_id: str, origin: str, destination: str
+) -> RoomRecord | Rejection:
+    """A new pass's destination, once its id is free and both of its rooms
+    are open (the starting room checked first)."""
+    if pass_id in state.passes:
+        return _invalid("That pass id is already taken.")
+    leaving = _open_room(state, origin, "starting room")
+    if isinstance(leaving, Rejection):
+        return leaving
+    return _open_room(state, destination, "destination")
+
+
 def _check_minutes(minutes: int) -> Rejection | None:
     if not 1 <= minutes <= MAX_MINUTES:
         return _invalid(f"Minutes must be between 1 and {MAX_MINUTES}.")
@@ -226,12 +239,7 @@ def _create_pass(state: SchoolState, c: CreatePass, now: datetime) -> Decision:
         return _invalid("A student can ask for a pass only for themselves.")
     if not c.student:
         return _invalid("Say which student the pass is for.")
-    if c.pass_id in state.passes:
-        return _invalid("That pass id is already taken.")
-    origin = _open_room(state, c.origin, "starting room")
-    if isinstance(origin, Rejection):
-        return origin
-    destination = _open_room(state, c.destination, "destination")
+    destination = _new_pass_destination(state, c.pass_id, c.origin, c.destination)
     if isinstance(destination, Rejection):
         return destination
     if c.origin == c.destination:
@@ -431,12 +439,7 @@ def _accept_request(state: SchoolState, c: AcceptRequest, now: datetime) -> Deci
         return record
     if record.state != "open":
         return _invalid_state(_REQUEST_STATE_SENTENCES[record.state])
-    if c.pass_id in state.passes:
-        return _invalid("That pass id is already taken.")
-    origin = _open_room(state, c.origin, "starting room")
-    if isinstance(origin, Rejection):
-        return origin
-    destination = _open_room(state, record.destination, "destination")
+    destination = _new_pass_destination(state, c.pass_id, c.origin, record.destination)
     if isinstance(destination, Rejection):
         return destination
     if c.origin == record.destination:
