@@ -200,7 +200,6 @@ class HallpassApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-
 def create_app(settings: Settings | None = None) -> HallpassApp:
     if settings is None:
         settings = load_settings()
