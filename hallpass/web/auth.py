@@ -63,8 +63,10 @@ def _remember(conn: HTTPConnection, user: User | None) -> None:
 async def current_user(conn: HTTPConnection, *, touch: bool = True) -> User | None:
     """The signed-in user of this request or WebSocket handshake, or None
     (no cookie, unknown or expired session, user gone or inactive). Looked
-    up once per request. Using a session resets its idle clock; a check that
-    is not the person's doing (a hub's periodic re-check) passes touch=False."""
+    up once per request. Using a session resets its idle clock, and so does
+    the hub's heartbeat check of an open socket: a board or kiosk on screen
+    stays signed in until the session's lifetime ends (docs/api.md). A check
+    that should not count as use passes touch=False."""
     cached: Any = conn.scope.get("state", {}).get(_USER_KEY, _MISSING)
     if cached is not _MISSING:
         return cached if isinstance(cached, User) else None
