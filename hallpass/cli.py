@@ -304,11 +304,22 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def run(main: Coroutine[Any, Any, str | None]) -> str | None:
+    """Run `main` in a new event loop: uvloop's when installed (it comes with
+    uvicorn[standard]), as uvicorn would pick for itself; it serves sockets
+    with less work per write than asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
-        line = asyncio.run(handler(args))
+        line = run(handler(args))
     except InvalidInput as error:
         return fail(str(error), 2)
     except Refused as error:
