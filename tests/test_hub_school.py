@@ -40,14 +40,24 @@ SLUG = "hubtown"
 
 class Socket:
     """The ASGI `send` of a connection: it records the texts and the close,
-    and can be made to stop reading (its sends then wait)."""
+    and can be made to stop reading (its sends then wait). With `frames`, it
+    also takes ready-made frames (ws_protocol's `write_frame`) while reading."""
 
-    def __init__(self, *, reading: bool = True) -> None:
+    def __init__(self, *, reading: bool = True, frames: bool = False) -> None:
         self.texts: list[str] = []
+        self.frames: list[bytes] = []
         self.closed: int | None = None
         self.reading = asyncio.Event()
         if reading:
             self.reading.set()
+        self.write_frame = self._write_frame if frames else None
+
+    def _write_frame(self, frame: bytes) -> bool:
+        if not self.reading.is_set():
+            return False
+        self.frames.append(frame)
+        self.texts.append(unframe(frame))
+        return True
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.reading.wait()
@@ -78,10 +88,18 @@ class Town:
         return Actor(user.id, user.role, user.room)
 
     def connect(
-        self, username: str, after: int | None = None, *, reading: bool = True, max_queue: int = 100
+        self,
+        username: str,
+        after: int | None = None,
+        *,
+        reading: bool = True,
+        max_queue: int = 100,
+        frames: bool = False,
     ) -> tuple[Client, Socket]:
-        socket = Socket(reading=reading)
-        client = Client(self.actor(username), socket.send, max_queue=max_queue)
+        socket = Socket(reading=reading, frames=frames)
+        client = Client(
+            self.actor(username), socket.send, max_queue=max_queue, write_frame=socket.write_frame
+        )
         self.hub.join(client, after)
         self.clients.append(client)
         return client, socket
@@ -230,6 +248,35 @@ async def test_every_receiver_gets_the_same_encoded_text(town: Town) -> None:
     await town.new_pass("ann", "101", "Library")
     texts = [s.texts[-1] for s in sockets]
     assert texts[0] is texts[1] is texts[2]
+
+
+def unframe(frame: bytes) -> str:
+    """The text of a whole, unmasked text frame (RFC 6455, 5.2)."""
+    assert frame[0] == 0x81  # FIN, text
+    length, start = frame[1], 2
+    if length == 126:
+        length, start = int.from_bytes(frame[2:4]), 4
+    elif length == 127:
+        length, start = int.from_bytes(frame[2:10]), 10
+    assert len(frame) == start + length
+    return frame[start:].decode()
+
+
+async def test_a_change_is_framed_once_for_every_socket_that_takes_frames(town: Town) -> None:
+    framed = [town.connect("teacher", frames=True)[1] for _ in range(2)]
+    _, full = town.connect("teacher", frames=True)  # its buffer is full for a moment
+    _, plain = town.connect("admin")  # a server without the shortcut
+    await town.settle()
+    full.reading.clear()
+    pass_id = await town.new_pass("ann", "101", "Library")
+    full.reading.set()
+    await town.settle()
+    assert framed[0].frames[-1] is framed[1].frames[-1]  # the same bytes, made once
+    assert not full.frames and not plain.frames  # these went through `send`
+    for socket in (*framed, full, plain):
+        assert [m["type"] for m in socket.messages] == ["snapshot", "pass"]
+        assert socket.messages[-1]["pass"]["id"] == pass_id
+        assert socket.texts[-1] == framed[0].texts[-1]
 
 
 async def test_resuming_gets_every_missed_change_once_in_order(town: Town) -> None:

@@ -18,7 +18,13 @@ from websockets.exceptions import ConnectionClosed
 
 from hallpass.config import load_settings
 from hallpass.service.serve import uvicorn_config
-from hallpass.service.ws_protocol import Flag, Inbox, LeanWebSocketProtocol
+from hallpass.service.ws_protocol import (
+    PREPARED_FRAMES,
+    Flag,
+    Inbox,
+    LeanWebSocketProtocol,
+    text_frame,
+)
 
 PATIENCE = 20.0  # a safety net against a hang; nothing asserts on time
 
@@ -86,8 +92,9 @@ def test_hallpass_serve_runs_the_lean_protocol(monkeypatch: pytest.MonkeyPatch) 
 
 
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Accepts, reports what the scope carried, echoes text and bytes, and
-    closes with 4001 when told "close"."""
+    """Accepts, reports what the scope carried, echoes text and bytes,
+    closes with 4001 when told "close", and writes "frame X" back as a frame
+    made by `text_frame`, through the scope's extension."""
     if scope["type"] != "websocket":
         return
     assert (await receive())["type"] == "websocket.connect"
@@ -100,6 +107,10 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             return
         if message.get("text") == "close":
             await send({"type": "websocket.close", "code": 4001, "reason": "asked"})
+            continue
+        if (message.get("text") or "").startswith("frame "):
+            written = scope["extensions"][PREPARED_FRAMES](text_frame(message["text"][6:]))
+            await send({"type": "websocket.send", "text": f"written={written}"})
             continue
         if message.get("text") is not None:
             await send({"type": "websocket.send", "text": message["text"]})
@@ -181,3 +192,43 @@ async def test_a_client_that_leaves_ends_the_apps_receive() -> None:
                 break
             await asyncio.sleep(0.02)
         assert not lean_connections(server)
+
+
+@pytest.mark.parametrize("size", [5, 125, 126, 5000, 70_000])
+async def test_a_prepared_frame_arrives_as_the_same_text_in_order(size: int) -> None:
+    text = "é" * (size // 2) + "x" * (size % 2)  # multi-byte: lengths count bytes
+    async with (
+        echo_server() as (url, _server),
+        connect(url + "/ws", max_size=None, compression=None) as ws,
+    ):
+        await asyncio.wait_for(ws.recv(), PATIENCE)
+        await ws.send("frame " + text)
+        assert await asyncio.wait_for(ws.recv(), PATIENCE) == text
+        assert await asyncio.wait_for(ws.recv(), PATIENCE) == "written=True"
+        await ws.send("after")
+        assert await asyncio.wait_for(ws.recv(), PATIENCE) == "after"
+
+
+async def test_a_prepared_frame_is_refused_on_a_compressed_socket() -> None:
+    # hallpass serve turns compression off; a frame made for all would not
+    # be what this socket's extension expects.
+    async with echo_server() as (url, _server), connect(url + "/ws") as ws:
+        await asyncio.wait_for(ws.recv(), PATIENCE)
+        await ws.send("frame hello")
+        assert await asyncio.wait_for(ws.recv(), PATIENCE) == "written=False"
+
+
+async def test_a_prepared_frame_is_refused_when_the_socket_cannot_take_it_now() -> None:
+    async with echo_server() as (url, server), connect(url + "/ws", compression=None) as ws:
+        await asyncio.wait_for(ws.recv(), PATIENCE)
+        (protocol,) = lean_connections(server)
+        frame = text_frame("hello")
+        protocol.pause_writing()  # the socket's buffer is full: `send` would wait
+        assert protocol.write_frame(frame) is False
+        protocol.resume_writing()
+        assert protocol.write_frame(frame) is True
+        assert await asyncio.wait_for(ws.recv(), PATIENCE) == "hello"
+        await ws.send("close")  # the app closes: no frame may follow its close
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), PATIENCE)
+        assert protocol.write_frame(frame) is False

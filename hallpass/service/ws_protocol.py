@@ -17,8 +17,18 @@ socket never uses again:
 This subclass lets go of the first once the handshake is answered (and
 empties the request's headers, which `websockets`' parser still holds), and
 replaces the second with `Inbox` and `Flag`: the same calls, storage made
-only when needed. Nothing else changes: the frames, the keepalive pings, the
-close handshake and the ASGI messages are uvicorn's.
+only when needed.
+
+It adds one thing: the hub's fan-out sends one message to thousands of
+sockets, and uvicorn's `send` frames it again for each (encode the text,
+build the frame, join the writes), which is most of the fan-out's cost per
+socket. A server's frames are not masked, so the frame is the same bytes for
+every socket without an extension (compression is off, hallpass.service.serve):
+the hub makes it once (`text_frame`) and `write_frame`, which the connection's
+scope offers as the ASGI extension `PREPARED_FRAMES`, writes it as is when the
+socket can take it now, or says no, and the hub sends through `send` as usual.
+Everything else is uvicorn's: the handshake, the keepalive pings, the close
+handshake, the ASGI messages.
 """
 
 from __future__ import annotations
@@ -30,7 +40,17 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.protocol import State
+
+# The scope's extension holding the socket's `write_frame` (ASGI's extensions).
+PREPARED_FRAMES = "hallpass.prepared_frames"
+
+
+def text_frame(text: str) -> bytes:
+    """A whole, unmasked text frame of `text`: what a server writes for it."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
 class Inbox:
@@ -160,6 +180,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        if not self.close_sent:  # a handshake refused before the app has no scope
+            self.scope["extensions"][PREPARED_FRAMES] = self.write_frame  # type: ignore[assignment]
         # The scope has the request's path and headers; uvicorn reads the
         # request only here. `websockets` keeps the request too, as a local
         # of its parser's generator, for the socket's life: its headers (the
@@ -172,3 +194,20 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         # response (the accept), its last use of the response.
         self.response = None  # type: ignore[assignment]
         super().start_keepalive()
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a frame made by `text_frame` if the socket can take it now:
+        open, not closing, no extension, and not paused by a full buffer
+        (then the caller sends the text through `send`, which waits)."""
+        if (
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.writable.is_set()
+            and self.conn.state is State.OPEN
+            and not self.conn.extensions
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(frame)
+            return True
+        return False

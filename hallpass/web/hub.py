@@ -38,6 +38,7 @@ from hallpass import metrics
 from hallpass.config import ConfigError, Settings
 from hallpass.service.names import Names
 from hallpass.service.runtime import Schools
+from hallpass.service.ws_protocol import PREPARED_FRAMES
 from hallpass.web.errors import error_response
 from hallpass.web.hub_client import GOING_AWAY, SESSION_ENDED, TOO_BIG, Client
 from hallpass.web.hub_client import Send as ClientSend
@@ -225,7 +226,11 @@ class Hub:
             self._give_back(user.id)
             raise
         client = Client(
-            actor_of(user), cast(ClientSend, send), max_queue=self.settings.queue, key=key
+            actor_of(user),
+            cast(ClientSend, send),
+            max_queue=self.settings.queue,
+            key=key,
+            write_frame=(websocket.scope.get("extensions") or {}).get(PREPARED_FRAMES),
         )
         # Synchronous, right after the accept: the snapshot (or the missed
         # changes) and the first live change meet with nothing in between.

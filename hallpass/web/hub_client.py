@@ -1,10 +1,11 @@
 """One live connection as the hub sees it: who it is, and how its messages
 leave.
 
-Pushing never waits. A push first runs the socket's `send` right away, as far
-as it goes: with the connection writable (nearly always) that writes the frame
-and finishes on the spot, like `websockets.broadcast`, with no task, no future
-and no queue. Only when the send has to wait (the client reads slower than it
+Pushing never waits. A push first writes the message's frame, made once for
+every receiver, straight to the socket when it can take it now (nearly
+always; hallpass.service.ws_protocol). Else it runs the socket's `send` right
+away, as far as it goes: with the connection writable that writes the frame
+and finishes on the spot, with no task, no future and no queue. Only when the send has to wait (the client reads slower than it
 is sent to) does a task take over that send, and later messages queue behind
 it, bounded. A client whose queue is full is behind for good (a laptop gone to
 sleep on the wifi, a stalled tab); it is dropped with close code 1013 ("try
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # The connection's ASGI `send` (an async function: its calls are coroutines).
 Send = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+# Writes a ready-made frame if the socket can take it now (ws_protocol.write_frame).
+WriteFrame = Callable[[bytes], bool]
 
 OVERFLOW = 1013  # "try again later": the client fell too far behind
 GOING_AWAY = 1001  # the server is shutting down
@@ -45,18 +48,38 @@ _GONE = (OSError, RuntimeError)
 
 
 class Client:
-    """`send` is the connection's ASGI send, after the handshake. A closed
-    client takes no more messages; `closed` waits for its last frame."""
+    """`send` is the connection's ASGI send, after the handshake, and
+    `write_frame` its server's shortcut for frames made once for many sockets
+    (None when the server has none). A closed client takes no more messages;
+    `closed` waits for its last frame."""
 
-    __slots__ = ("_backlog", "_closing", "_send", "_task", "actor", "key", "max_queue")
+    __slots__ = (
+        "_backlog",
+        "_closing",
+        "_send",
+        "_task",
+        "_write_frame",
+        "actor",
+        "key",
+        "max_queue",
+    )
 
-    def __init__(self, actor: Actor, send: Send, *, max_queue: int, key: str = "") -> None:
+    def __init__(
+        self,
+        actor: Actor,
+        send: Send,
+        *,
+        max_queue: int,
+        key: str = "",
+        write_frame: WriteFrame | None = None,
+    ) -> None:
         self.actor = actor
         self.max_queue = max_queue
         # What the hub groups clients by for the session check (the session
         # cookie): a thousand boards on one sign-in cost one look-up.
         self.key = key
         self._send = send
+        self._write_frame = write_frame
         # Messages waiting behind a send that could not finish at once; None
         # while nothing waits (most of the time: a deque costs half a KiB).
         self._backlog: deque[str] | None = None
@@ -76,9 +99,11 @@ class Client:
         """Whether a task is sending (the socket made a send wait)."""
         return self._task is not None
 
-    def push(self, text: str) -> bool:
-        """Send or queue a message; False when the client is closing or was
-        just dropped (full queue, or its socket is gone): forget it then."""
+    def push(self, text: str, frame: bytes | None = None) -> bool:
+        """Send or queue a message (`frame`: the same, framed by
+        ws_protocol.text_frame, for a fan-out); False when the client is
+        closing or was just dropped (full queue, or its socket is gone):
+        forget it then."""
         if self._closing is not None:
             return False
         if self._task is not None:
@@ -89,8 +114,11 @@ class Client:
                 return False
             backlog.append(text)
             return True
-        coroutine = self._send({"type": "websocket.send", "text": text})
         try:
+            write = self._write_frame
+            if frame is not None and write is not None and write(frame):
+                return True
+            coroutine = self._send({"type": "websocket.send", "text": text})
             waiting = coroutine.send(None)
         except StopIteration:
             return True  # sent

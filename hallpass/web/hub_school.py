@@ -37,6 +37,7 @@ from hallpass.service.names import Names
 from hallpass.service.runtime import SchoolRuntime
 from hallpass.service.views import pass_view, request_view
 from hallpass.service.visibility import may_see_pass, may_see_request
+from hallpass.service.ws_protocol import text_frame
 from hallpass.web.hub_audience import Audience, Receivers
 from hallpass.web.hub_client import GOING_AWAY, Client
 from hallpass.web.hub_messages import (
@@ -190,10 +191,11 @@ class SchoolHub:
 
     def _deliver(self, receivers: Receivers, text: str) -> None:
         dropped: list[Client] = []
+        frame = text_frame(text)  # framed once for all of them
         for clients in receivers:
             if clients:
                 for client in clients:
-                    if not client.push(text):
+                    if not client.push(text, frame):
                         dropped.append(client)
         if dropped:
             metrics.clients_dropped(len(dropped))
