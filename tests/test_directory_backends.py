@@ -118,3 +118,43 @@ async def test_sqlite_directory_reopens_with_its_data(tmp_path: Path) -> None:
 async def test_sqlite_directory_that_cannot_open_is_store_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
         await SqliteDirectory.open(tmp_path / "missing-folder" / "hallpass.db")
+
+
+async def test_sqlite_point_reads_see_every_committed_write_at_once(tmp_path: Path) -> None:
+    """Reads run on the loop's own connection (hallpass.directory.sqlite):
+    what the writer committed a moment ago is there, and so is a change made
+    by another process."""
+    path = tmp_path / "hallpass.db"
+    directory = await SqliteDirectory.open(path)
+    other = await SqliteDirectory.open(path)  # as another process
+    try:
+        school = School(slug="lincoln", name="Lincoln")
+        await directory.add_school(school)
+        assert await directory.get_school("lincoln") == school
+        renamed = msgspec.structs.replace(school, name="Lincoln High")
+        await other.update_school(renamed)
+        assert await directory.get_school("lincoln") == renamed
+    finally:
+        await other.close()
+        await directory.close()
+
+
+async def test_a_sqlite_read_the_loop_cannot_make_is_made_on_the_thread(
+    tmp_path: Path,
+) -> None:
+    """A point read never waits on the event loop: its connection does not
+    wait for locks, and a read it cannot make (busy, or refused as here) is
+    made again on the directory's thread, which waits like every other call."""
+    path = tmp_path / "hallpass.db"
+    directory = await SqliteDirectory.open(path)
+    try:
+        await directory.add_school(School(slug="lincoln", name="Lincoln"))
+        reader = directory._reader
+        assert reader.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        reader.set_authorizer(lambda *_: sqlite3.SQLITE_DENY)
+        with pytest.raises(sqlite3.DatabaseError):
+            reader.execute("SELECT data FROM schools")
+        found = await directory.get_school("lincoln")
+        assert found is not None and found.slug == "lincoln"
+    finally:
+        await directory.close()

@@ -2,8 +2,17 @@
 
 Each record is stored whole as msgspec JSON; the columns beside it exist only
 for the unique indexes and lookups. One connection is driven by one worker
-thread, so SQLite's blocking calls never run on the event loop and the
-connection is never shared between threads.
+thread, so SQLite's blocking calls (writes wait for the lock and for the
+disk) never run on the event loop and the connection is never shared between
+threads.
+
+Point reads by key (a session, a user, a school: every request makes one or
+two) run on the event loop instead, on a second, read-only connection: in
+WAL mode a reader never waits for a writer, and the read takes microseconds
+from SQLite's cache, where the hop to the worker thread and back takes a few
+hundred (docs/performance.md, "Live"). The rare read that finds the file
+busy (recovery after a crash) is not waited for on the loop: it goes to the
+worker thread, which waits as every other call does.
 """
 
 from __future__ import annotations
@@ -130,9 +139,31 @@ def _add_email_column(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _connect_reader(path: str) -> sqlite3.Connection:
+    """The loop's connection: reads only, and never waits for a lock."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA query_only = ON")
+    conn.execute("PRAGMA busy_timeout = 0")
+    return conn
+
+
+def _fetch_one(
+    conn: sqlite3.Connection, sql: str, params: tuple[object, ...]
+) -> tuple[object, ...] | None:
+    row: tuple[object, ...] | None = conn.execute(sql, params).fetchone()
+    return row
+
+
 class SqliteDirectory:
-    def __init__(self, conn: sqlite3.Connection, worker: ThreadPoolExecutor, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        worker: ThreadPoolExecutor,
+        clock: Clock,
+    ) -> None:
         self._conn = conn
+        self._reader = reader  # used on the event loop only
         self._worker = worker
         self._clock = clock
         self._closed = False
@@ -146,7 +177,13 @@ class SqliteDirectory:
         except sqlite3.Error as error:
             worker.shutdown(wait=False)
             raise StoreUnavailable(f"cannot open the directory at {path}: {error}") from error
-        return cls(conn, worker, clock)
+        try:
+            reader = _connect_reader(str(path))  # after `_connect` made the file and tables
+        except sqlite3.Error as error:
+            await loop.run_in_executor(worker, conn.close)
+            worker.shutdown(wait=False)
+            raise StoreUnavailable(f"cannot open the directory at {path}: {error}") from error
+        return cls(conn, reader, worker, clock)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
@@ -164,8 +201,15 @@ class SqliteDirectory:
             raise
         return result
 
-    def _one(self, sql: str, *params: object) -> bytes | None:
-        row = self._conn.execute(sql, params).fetchone()
+    async def _one(self, sql: str, *params: object) -> bytes | None:
+        """The first column of the one row a point read finds, read on the
+        event loop (see the module's docstring)."""
+        if self._closed:
+            raise StoreUnavailable("the directory is closed")
+        try:
+            row = self._reader.execute(sql, params).fetchone()
+        except sqlite3.DatabaseError:  # busy, or the file is in trouble
+            row = await self._run(partial(_fetch_one, self._conn, sql, params))
         return None if row is None else bytes(row[0])
 
     # --- schools -------------------------------------------------------------
@@ -181,7 +225,7 @@ class SqliteDirectory:
         await self._run(partial(self._write, add))
 
     async def get_school(self, slug: str) -> School | None:
-        data = await self._run(partial(self._one, "SELECT data FROM schools WHERE slug = ?", slug))
+        data = await self._one("SELECT data FROM schools WHERE slug = ?", slug)
         return None if data is None else _school.decode(data)
 
     async def schools(self) -> list[School]:
@@ -292,7 +336,7 @@ class SqliteDirectory:
 
     async def _user_where(self, school: str, column: str, value: str) -> User | None:
         sql = f"SELECT data FROM users WHERE school = ? AND {column} = ?"
-        data = await self._run(partial(self._one, sql, school, value))
+        data = await self._one(sql, school, value)
         return None if data is None else _user.decode(data)
 
     async def get_user(self, school: str, user_id: str) -> User | None:
@@ -370,7 +414,7 @@ class SqliteDirectory:
 
     async def get_session(self, token_hash: str) -> Session | None:
         sql = "SELECT data FROM sessions WHERE token_hash = ? AND expires > ?"
-        data = await self._run(partial(self._one, sql, token_hash, self._clock()))
+        data = await self._one(sql, token_hash, self._clock())
         return None if data is None else _session.decode(data)
 
     async def delete_session(self, token_hash: str) -> None:
@@ -383,5 +427,6 @@ class SqliteDirectory:
         if self._closed:
             return
         self._closed = True
+        self._reader.close()
         await self._run(self._conn.close)
         self._worker.shutdown(wait=True)
