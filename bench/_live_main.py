@@ -12,8 +12,10 @@ teacher boards (one session cookie) spread over client processes
 through HTTP, and each command's latency runs from sending it until the last
 board got the matching pass message. (2) The baseline
 (bench/_live_baseline.py), up at the same time with N clients of its own, and
-a broadcast of a message of the same size after each command: the two take
-turns, so load from elsewhere on the machine weighs on both alike. (3) VmRSS
+a broadcast of a message of the same size after each command, triggered the
+same way (an HTTP POST from the same kind of client, answered by uvicorn and
+a bare ASGI app): the two take turns, so load from elsewhere on the machine
+weighs on both alike. (3) VmRSS
 of each server before and after its N idle clients connected (and got their
 first message), divided by N. Also each server's CPU time per command or
 broadcast: on a busy machine it moves much less than the latencies do.
@@ -41,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import websockets
 
 REPO = Path(__file__).resolve().parent.parent
 SETTLE_SECONDS = 1.0  # let a server finish its work before reading its memory
@@ -236,10 +237,12 @@ async def hallpass_server(
 
 
 @contextlib.asynccontextmanager
-async def baseline_server() -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
+async def baseline_server() -> AsyncIterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """The baseline (bench/_live_baseline.py): its WebSocket URL, the URL its
+    broadcast is triggered at over HTTP, and its process."""
+    port, http_port = free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench._live_baseline", str(port)],
+        [sys.executable, "-m", "bench._live_baseline", str(port), str(http_port)],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -249,7 +252,7 @@ async def baseline_server() -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]
         line = await asyncio.to_thread(process.stdout.readline)
         if line.strip() != b"ready":
             raise RuntimeError(f"the baseline server did not start: {line!r}")
-        yield f"ws://127.0.0.1:{port}", process
+        yield f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{http_port}", process
     finally:
         stop(process)
 
@@ -322,8 +325,10 @@ async def measure(
     async with (
         hallpass_server(folder, server, app) as (url, process),
         httpx.AsyncClient(base_url=url, headers={"Origin": url}, timeout=60) as http,
-        baseline_server() as (base_url, base_process),
-        websockets.connect(base_url + "/control", compression=None) as control,
+        baseline_server() as (base_url, trigger_url, base_process),
+        # The same kind of client as the commands': the baseline is triggered
+        # the same way, by an HTTP POST on a kept-alive connection.
+        httpx.AsyncClient(base_url=trigger_url, timeout=60) as base_http,
     ):
         hallpass = Hallpass(url, http, ours)
         await hallpass.sign_in()
@@ -347,7 +352,10 @@ async def measure(
                 token = f"b{len(base.latencies)}x"
 
                 async def trigger() -> None:
-                    await control.send(f"broadcast {token} {ours.size}")
+                    answer = await base_http.post(
+                        "/broadcast", json={"token": token, "size": ours.size}
+                    )
+                    answer.raise_for_status()
 
                 seconds, size, _ = await base_crowd.measure([f'"token":"{token}"'], trigger)
                 assert size == ours.size, (size, ours.size)
