@@ -10,6 +10,11 @@ IMMEDIATE ... COMMIT) in a single call, so a cancelled caller can never leave a
 transaction open. Other processes (or other store objects) on the same file
 are kept apart by SQLite's write lock: BEGIN IMMEDIATE takes it before the
 version is read, so the check and the insert see the same stream.
+
+Followers get what this store object appended straight from the append (the
+events as given, numbered), not read back from the file; they read the file
+when another connection has committed (SQLite's `data_version`, polled), and
+whenever what they hold does not join up with what they have yielded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,6 +96,12 @@ class SqliteEventStore:
         # fresh one in its place, so a waiter captured before a read never
         # misses a change made after that read.
         self._changed = asyncio.Event()
+        # What this store appended lately, per school, as appended: followers
+        # take their events from here rather than read back from the file what
+        # was just written (a thread hop and a decode per command).
+        self._tails: dict[str, deque[StoredEvent]] = {}
+        # Moves when another connection committed: then followers read the file.
+        self._foreign = 0
         self._data_version = data_version
         self._watcher: asyncio.Task[None] | None = None
         self._snapshots = SqliteSnapshotStore(self._call, connection)
@@ -114,7 +126,7 @@ class SqliteEventStore:
 
     async def append(self, school: str, events: Sequence[Event], expected_version: int) -> int:
         payloads = [encode(event) for event in events]
-        return await self._call(self._append, school, payloads, expected_version)
+        return await self._call(self._append, school, events, payloads, expected_version)
 
     async def read(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
         async for rows in self._pages(school, after):
@@ -137,14 +149,29 @@ class SqliteEventStore:
         if self._watcher is None and not self._closed:
             self._watcher = asyncio.create_task(self._watch_other_writers())
         last = after
+        foreign = None  # the `_foreign` this follower has read the file for
         while True:
+            if self._closed:
+                raise StoreUnavailable("the event store is closed")
             changed = self._changed
-            rows = await self._call(self._page, school, last, None)
-            for version, data in rows:
-                last = version
-                yield StoredEvent(version, decode(data))
-            if len(rows) < self._page_size:
-                await changed.wait()
+            if foreign != self._foreign:
+                foreign = self._foreign
+                rows = await self._call(self._page, school, last, None)
+                for version, data in rows:
+                    last = version
+                    yield StoredEvent(version, decode(data))
+                if len(rows) == self._page_size:
+                    foreign = None  # more to read
+                    continue
+            else:
+                fresh = [e for e in self._tails.get(school, ()) if e.version > last]
+                if fresh and fresh[0].version != last + 1:
+                    foreign = None  # the tail does not reach back: read the file
+                    continue
+                for stored in fresh:
+                    last = stored.version
+                    yield stored
+            await changed.wait()
 
     async def version(self, school: str) -> int:
         return await self._call(self._version, school)
@@ -211,11 +238,21 @@ class SqliteEventStore:
                 continue
             if data_version != self._data_version:
                 self._data_version = data_version
+                self._foreign += 1
                 self._wake_followers()
+
+    def _appended(self, school: str, after: int, events: Sequence[Event]) -> None:
+        tail = self._tails.get(school)
+        if tail is None:
+            tail = self._tails[school] = deque(maxlen=self._page_size)
+        tail.extend(StoredEvent(after + n, e) for n, e in enumerate(events, start=1))  # type: ignore[arg-type]
+        self._wake_followers()
 
     # --- in the store's thread ------------------------------------------------------
 
-    def _append(self, school: str, payloads: list[bytes], expected: int) -> int:
+    def _append(
+        self, school: str, events: Sequence[Event], payloads: list[bytes], expected: int
+    ) -> int:
         connection = self._connection
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -239,7 +276,7 @@ class SqliteEventStore:
             raise
         if payloads:
             # From here, not from the awaiting coroutine: it may have been cancelled.
-            self._loop.call_soon_threadsafe(self._wake_followers)
+            self._loop.call_soon_threadsafe(self._appended, school, current, events)
         return current + len(payloads)
 
     def _trim_batch(self, school: str, before_version: int) -> int:
