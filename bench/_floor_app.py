@@ -13,8 +13,8 @@ library, so JSON costs the same on both sides).
 
 The server is made by hallpass.service.serve.uvicorn_config (the very
 options of `hallpass serve`: httptools, proxy headers, no access log, the
-same logging) with only the app swapped, and run inside `asyncio.run` as the
-`hallpass` command runs it.
+same logging) with only the app swapped, and run in the event loop the
+`hallpass` command runs it in (hallpass.cli.run: uvloop).
 
     python -m bench._floor_app --port PORT --sample FILE
 """
@@ -22,7 +22,6 @@ same logging) with only the app swapped, and run inside `asyncio.run` as the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hallpass.cli import run
 from hallpass.service.serve import serve_async, server_settings, uvicorn_config
 
 SESSION_COOKIE = "hallpass_session"
@@ -89,7 +89,7 @@ def main() -> None:
     sample = msgspec.json.decode(args.sample.read_bytes(), type=Sample)
     config = uvicorn_config(server_settings(None, False), args.host, args.port)
     config.app = create_floor_app(sample)  # the same server, another app
-    asyncio.run(serve_async(config))
+    run(serve_async(config))
 
 
 if __name__ == "__main__":
