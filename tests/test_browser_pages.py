@@ -452,6 +452,62 @@ async def test_pausing_the_board_keeps_rows_in_place_until_resumed(
 # --- the admin ------------------------------------------------------------------------
 
 
+async def test_an_admin_sees_and_keeps_the_history_settings(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Retention and the school year's first month are policies too: saving
+    the page keeps them as they are (unset stays unset), shows them, and
+    checks them."""
+    async with (
+        running_server(f"sqlite:///{tmp_path / 'hallpass.db'}", env=DEMO) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"Origin": server.url}) as api,
+    ):
+        await login(api, "demo", "admin", "demo")
+        admin = await open_page(await person(browser, server.url, "admin"), "/admin#policies")
+        saved = admin.locator("#policies-status")
+        keep = admin.get_by_label("Keep pass history for (days)")
+        starts = admin.get_by_label("The school year starts in")
+        await expect(keep).to_have_value("")
+        await expect(starts).to_have_value("8")  # August, the default
+
+        await admin.get_by_label("Passes per day").fill("4")
+        await admin.get_by_role("button", name="Save policies").click()
+        await expect(saved).to_have_text("Saved.")
+        policies = (await api.get("/api/policies")).json()
+        assert policies["daily_limit"] == 4
+        assert "retention_days" not in policies and "school_year_starts" not in policies
+
+        put = await api.put(
+            "/api/policies", json={**policies, "retention_days": 400, "school_year_starts": 9}
+        )
+        assert put.status_code == 200, put.text
+        await admin.reload()
+        await expect(keep).to_have_value("400")
+        await expect(starts).to_have_value("9")
+        await admin.get_by_label("Passes per day").fill("5")
+        await admin.get_by_role("button", name="Save policies").click()
+        await expect(saved).to_have_text("Saved.")
+        policies = (await api.get("/api/policies")).json()
+        assert (policies["daily_limit"], policies["retention_days"]) == (5, 400)
+        assert policies["school_year_starts"] == 9
+
+        await keep.fill("10")
+        await admin.get_by_role("button", name="Save policies").click()
+        await expect(admin.locator("#policies-error")).to_have_text(
+            "Keep history for 30 to 3,650 days, or leave it empty."
+        )
+        await expect(keep).to_be_focused()
+        assert (await api.get("/api/policies")).json()["retention_days"] == 400
+
+        await keep.fill("")
+        await starts.select_option(label="September")
+        await admin.get_by_role("button", name="Save policies").click()
+        await expect(saved).to_have_text("Saved.")
+        policies = (await api.get("/api/policies")).json()
+        assert "retention_days" not in policies and policies["school_year_starts"] == 9
+        assert_no_page_errors(admin)
+
+
 async def test_an_admin_locks_a_room_sets_a_limit_and_sweeps_the_hall(
     browser: Browser, tmp_path: Path
 ) -> None:

@@ -2,7 +2,7 @@
 import { ApiError, del, get, newKey, patch, post, put, sentence } from "./api.js";
 import { boot, failSoftly } from "./app.js";
 import { setTimeZone } from "./format.js";
-import { t } from "./i18n.js";
+import { locale, t } from "./i18n.js";
 import { setUpAudit } from "./audit.js";
 import { studentPicker } from "./picker.js";
 import { setUpReports } from "./reports.js";
@@ -203,13 +203,13 @@ async function loadNames(ids) {
 
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-function numberField(key, value, { min = 0, max = 10000, optional = true } = {}) {
+function numberField(key, value, { min = 0, max = 10000, optional = true, empty = "policies.no_limit" } = {}) {
   const id = `policy-${key}`;
   return h(
     "div",
     { class: "field" },
     h("label", { for: id }, t(`policies.${key}`)),
-    h("input", { id, type: "number", min: String(min), max: String(max), inputmode: "numeric", value: value ?? "", placeholder: optional ? t("policies.no_limit") : null, "aria-describedby": `${id}-hint`, dataset: { policy: key, optional: optional ? "1" : "" } }),
+    h("input", { id, type: "number", min: String(min), max: String(max), inputmode: "numeric", value: value ?? "", placeholder: optional ? t(empty) : null, "aria-describedby": `${id}-hint`, dataset: { policy: key, optional: optional ? "1" : "" } }),
     h("p", { class: "hint", id: `${id}-hint` }, t(`policies.${key}_hint`)),
   );
 }
@@ -261,12 +261,43 @@ function renderPolicies() {
     ),
     blackoutsCard(p.blackouts),
     peopleCard(),
+    historyCard(p),
     h("div", { class: "row" }, h("button", { type: "submit", class: "btn btn-primary btn-big", id: "policies-save" }, t("policies.save")), h("span", { id: "policies-status", role: "status" })),
   );
   form.onsubmit = (event) => {
     event.preventDefault();
     savePolicies();
   };
+}
+
+// Retention (docs/api.md): both fields are left out of the policies while
+// unset, so a school that never chose keeps the defaults as they evolve.
+const DEFAULT_YEAR_START = 8; // August
+
+function historyCard(p) {
+  const month = new Intl.DateTimeFormat(locale(), { month: "long", timeZone: "UTC" });
+  const starts = p.school_year_starts ?? DEFAULT_YEAR_START;
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, t("policies.history")),
+    h(
+      "div",
+      { class: "policy-grid" },
+      numberField("retention_days", p.retention_days, { min: 30, max: 3650, empty: "policies.retention_default" }),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: "policy-school_year_starts" }, t("policies.school_year_starts")),
+        h(
+          "select",
+          { id: "policy-school_year_starts", "aria-describedby": "policy-school_year_starts-hint" },
+          Array.from({ length: 12 }, (_, i) => h("option", { value: String(i + 1), selected: i + 1 === starts }, month.format(Date.UTC(2001, i, 1)))),
+        ),
+        h("p", { class: "hint", id: "policy-school_year_starts-hint" }, t("policies.school_year_starts_hint")),
+      ),
+    ),
+  );
 }
 
 function blackoutsCard(list) {
@@ -396,6 +427,10 @@ function readPolicies() {
     exempt,
     keep_apart: groups.filter((g) => g.length >= 2),
   };
+  const retention = optionalInt(value("retention_days"));
+  if (retention !== null) body.retention_days = retention;
+  const starts = Number(value("school_year_starts"));
+  if (policies.school_year_starts !== undefined || starts !== DEFAULT_YEAR_START) body.school_year_starts = starts;
   return body;
 }
 
@@ -406,6 +441,7 @@ function checkPolicies(body) {
   if (!validInt(body.cooldown_minutes, 0, 600)) return ["cooldown_minutes", t("policies.bad_number")];
   if (!validInt(body.overtime_end_minutes, 1, 600)) return ["overtime_end_minutes", t("policies.bad_number")];
   if (!body.day_ends_at) return ["day_ends_at", t("policies.bad_time")];
+  if (!validInt(body.retention_days ?? null, 30, 3650)) return ["retention_days", t("policies.bad_retention")];
   for (const b of body.blackouts) {
     if (!b.days.length || !b.from || !b.to || b.from >= b.to) return [null, t("policies.bad_blackout")];
   }
