@@ -15,6 +15,18 @@ kept exactly, so the positions that WebSocket clients hold stay valid in the
 new store. Sessions, sign-in throttles and idempotency keys are not part of a
 school's record and stay behind.
 
+A school whose oldest events retention removed (hallpass.retention) has no
+whole history to give: its file (format version 2) says in the header after
+which version its events start (`"starts_after": B`), and carries, before
+the events, the school's snapshots that stand for what was removed:
+
+    {"kind":"snapshot","name":"state","version":S,"data":"<base64>"}
+    {"kind":"snapshot","name":"reports","version":R,"data":"<base64>"}
+
+B is the older of the two versions, so the events after it rebuild both. An
+import writes the snapshots, starts the stream after B (`start_after`), and
+appends the events at their versions.
+
 The file holds the school's secret, password hashes and personal data: keep
 it as carefully as the store itself.
 """
@@ -35,14 +47,17 @@ import msgspec
 
 from hallpass.backend import Backend
 from hallpass.directory.model import School, User
-from hallpass.events.store import EventStore, StoredEvent, VersionConflict
+from hallpass.events.snapshots import REPORTS, STATE, snapshots_of
+from hallpass.events.store import EventStore, StoredEvent, TrimRefused, VersionConflict
 from hallpass.events.types import AnyEvent, decode, encode
+from hallpass.projections.snapshot import UnreadableSnapshot, decode_state
 from hallpass.projections.state import SchoolState, fold, initial_state
 from hallpass.provision import InvalidInput, Refused, require_school
 from hallpass.service.runtime import SchoolRuntime
 
 FORMAT = "hallpass-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what this code reads; a whole history is still written as 1
+WHOLE_VERSION = 1
 # Events per conditional append on import: one transaction (SQLite) or one
 # script (Redis) each, small enough never to stall the store for long.
 APPEND_CHUNK = 500
@@ -56,6 +71,7 @@ class Header(msgspec.Struct, tag_field="kind", tag="header", kw_only=True):
     stream_version: int
     events: int
     users: int
+    starts_after: int = 0  # the version the file's events follow (retention)
 
 
 class UserLine(msgspec.Struct, tag_field="kind", tag="user"):
@@ -67,11 +83,18 @@ class EventLine(msgspec.Struct, tag_field="kind", tag="event"):
     event: msgspec.Raw
 
 
+class SnapshotLine(msgspec.Struct, tag_field="kind", tag="snapshot", kw_only=True):
+    name: str  # STATE or REPORTS (hallpass.events.snapshots)
+    version: int
+    data: bytes  # as the store keeps it
+
+
 class Trailer(msgspec.Struct, tag_field="kind", tag="end"):
     sha256: str
 
 
-Line = Header | UserLine | EventLine | Trailer
+Line = Header | UserLine | SnapshotLine | EventLine | Trailer
+SNAPSHOT_NAMES = (STATE, REPORTS)
 
 _encode_line = msgspec.json.Encoder().encode
 _decode_line = msgspec.json.Decoder(Line).decode
@@ -99,13 +122,50 @@ class RawReader(Protocol):
     def read_raw(self, school: str, after: int = 0) -> AsyncIterator[tuple[int, bytes]]: ...
 
 
-async def _stored(store: EventStore, school: str) -> AsyncGenerator[tuple[int, bytes], None]:
+async def _stored(
+    store: EventStore, school: str, after: int = 0
+) -> AsyncGenerator[tuple[int, bytes], None]:
     if isinstance(store, RawReader):
-        async for row in store.read_raw(school):
+        async for row in store.read_raw(school, after):
             yield row
     else:
-        async for stored in store.read(school):
+        async for stored in store.read(school, after):
             yield stored.version, encode(stored.event)
+
+
+async def _first_version(store: EventStore, school: str) -> int | None:
+    """The version of the oldest event the store keeps (None: none)."""
+    async with aclosing(_stored(store, school)) as stored:
+        async for version, _data in stored:
+            return version
+    return None
+
+
+async def _standing_in(store: EventStore, school: str, first: int) -> list[SnapshotLine]:
+    """The snapshots that stand for a history whose events start at `first`
+    (retention removed the ones before): both, each at `first - 1` or later.
+    Raises Refused when the store has not got them."""
+    snapshots = snapshots_of(store)
+    found: list[SnapshotLine] = []
+    for name in SNAPSHOT_NAMES:
+        kept = await snapshots.load(school, name=name) if snapshots is not None else None
+        if kept is None or kept[0] < first - 1:
+            raise Refused(
+                "incomplete_history",
+                f"School {school!r} keeps its events from version {first} on, and no"
+                f" {name} snapshot covers the ones before; it cannot be exported.",
+            )
+        found.append(SnapshotLine(name=name, version=kept[0], data=kept[1]))
+    return found
+
+
+def _state_of(snapshot: SnapshotLine) -> SchoolState:
+    """The state a file's state snapshot holds (one of another release too,
+    as a trimmed school's runtime would read it); raises UnreadableSnapshot."""
+    try:
+        return decode_state(snapshot.data)
+    except UnreadableSnapshot:
+        return decode_state(snapshot.data, any_release=True)
 
 
 # --- export ----------------------------------------------------------------------------
@@ -118,16 +178,32 @@ async def export_school(backend: Backend, school: str, path: Path) -> Summary:
     users = sorted(await backend.directory.users(school), key=lambda user: user.id)
     # Events appended while the export runs belong to the next one.
     end = await backend.store.version(school)
+    first = await _first_version(backend.store, school)
+    standing_in = (
+        [] if first is None or first == 1 else await _standing_in(backend.store, school, first)
+    )
+    start = min((s.version for s in standing_in), default=0)
     header = Header(
         format=FORMAT,
-        version=FORMAT_VERSION,
+        version=FORMAT_VERSION if standing_in else WHOLE_VERSION,
         school=record,
         exported_at=datetime.now(UTC),
         stream_version=end,
-        events=end,  # a whole history numbers its events 1 .. end
+        events=end - start,  # numbered start + 1 .. end
         users=len(users),
+        starts_after=start,
     )
     state = initial_state()
+    for snapshot in standing_in:
+        if snapshot.name == STATE:
+            try:
+                state = _state_of(snapshot)
+            except UnreadableSnapshot as why:
+                raise Refused(
+                    "incomplete_history",
+                    f"School {school!r}: its state snapshot cannot be read ({why}).",
+                ) from None
+    expected = start + 1
     partial = path.with_name(path.name + ".partial")
     digest = hashlib.sha256()
     try:
@@ -141,18 +217,22 @@ async def export_school(backend: Backend, school: str, path: Path) -> Summary:
             put(header)
             for user in users:
                 put(UserLine(user))
-            async with aclosing(_stored(backend.store, school)) as stored:
+            for snapshot in standing_in:
+                put(snapshot)
+            async with aclosing(_stored(backend.store, school, start)) as stored:
                 async for version, data in stored:
                     if version > end:
                         break
-                    if version != state.version + 1:
+                    if version != expected:
                         raise Refused(
                             "incomplete_history",
-                            f"School {school!r} has no event {state.version + 1}; "
-                            "only a whole history can be exported.",
+                            f"School {school!r} has no event {expected}; "
+                            "its history has a gap and cannot be exported.",
                         )
                     put(EventLine(version, msgspec.Raw(data)))
-                    fold(state, StoredEvent(version, decode(data)))
+                    if version > state.version:  # else the state snapshot holds it
+                        fold(state, StoredEvent(version, decode(data)))
+                    expected += 1
             if state.version != end:
                 raise Refused(
                     "incomplete_history",
@@ -166,7 +246,7 @@ async def export_school(backend: Backend, school: str, path: Path) -> Summary:
     return Summary(
         school=school,
         stream_version=end,
-        events=end,
+        events=end - start,
         users=len(users),
         fingerprint=fingerprint(state),
     )
@@ -192,6 +272,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 class _Checked(msgspec.Struct, kw_only=True):
     header: Header
     state: SchoolState
+    snapshots: list[SnapshotLine]
 
 
 def _check(path: Path) -> _Checked:
@@ -209,7 +290,9 @@ def _check(path: Path) -> _Checked:
     digest = hashlib.sha256()
     state = initial_state()
     users: set[str] = set()
+    snapshots: list[SnapshotLine] = []
     events = 0
+    expected = 1
     trailer: Trailer | None = None
     number = 0
     try:
@@ -232,23 +315,43 @@ def _check(path: Path) -> _Checked:
                         "upgrade this one to import it.",
                     )
                 header = line
+                expected = header.starts_after + 1
+            elif isinstance(line, SnapshotLine):
+                if events or line.name not in SNAPSHOT_NAMES or not header.starts_after:
+                    raise bad(number, "a snapshot where none belongs.")
+                if line.name in {s.name for s in snapshots}:
+                    raise bad(number, f"a second {line.name} snapshot.")
+                if not header.starts_after <= line.version <= header.stream_version:
+                    raise bad(number, f"the {line.name} snapshot's version is out of range.")
+                if line.name == STATE:
+                    try:
+                        state = _state_of(line)
+                    except UnreadableSnapshot as why:
+                        raise bad(number, f"the state snapshot cannot be read ({why}).") from None
+                    if state.version != line.version:
+                        raise bad(number, "the state snapshot is not at its version.")
+                snapshots.append(line)
             elif isinstance(line, UserLine):
                 if line.user.school != header.school.slug or line.user.id in users:
                     raise bad(number, f"user {line.user.id!r} is not one of this school's.")
                 users.add(line.user.id)
             elif isinstance(line, EventLine):
-                if line.version != state.version + 1:
+                if line.version != expected:
                     raise bad(
                         number,
-                        f"event {line.version} follows event {state.version}; "
-                        "only a whole history can be imported.",
+                        f"event {line.version} where event {expected} belongs; "
+                        "the history has a gap.",
                     )
+                if header.starts_after and len(snapshots) != len(SNAPSHOT_NAMES):
+                    raise bad(number, "the history starts late and its snapshots are missing.")
                 try:
                     event: AnyEvent = decode(line.event)
                 except msgspec.DecodeError as error:
                     raise bad(number, f"not an event this Hallpass knows ({error}).") from None
-                fold(state, StoredEvent(line.version, event))
+                if line.version > state.version:  # else the state snapshot holds it
+                    fold(state, StoredEvent(line.version, event))
                 events += 1
+                expected += 1
             elif isinstance(line, Trailer):
                 if line.sha256 != digest.hexdigest():
                     raise bad(number, "the content does not match its checksum; it was altered.")
@@ -263,9 +366,11 @@ def _check(path: Path) -> _Checked:
         raise bad(None, "the file is empty.")
     if trailer is None:
         raise bad(number, "the file ends early: it has no last line; it was cut short.")
+    if header.starts_after and len(snapshots) != len(SNAPSHOT_NAMES):
+        raise bad(None, "the history starts late and its snapshots are missing.")
     if (len(users), events, state.version) != (header.users, header.events, header.stream_version):
         raise bad(None, "the counts in its header do not match its content.")
-    return _Checked(header=header, state=state)
+    return _Checked(header=header, state=state, snapshots=snapshots)
 
 
 # --- import ------------------------------------------------------------------------------
@@ -285,12 +390,14 @@ async def import_school(backend: Backend, path: Path) -> Summary:
             f"The store already has a school {slug!r}; import into a store without it.",
         )
     # Events first and the school last: the school appears to sign-ins only
-    # once its history is there. The first append expects an empty stream,
-    # so two imports of one school cannot both write.
+    # once its history is there. The first append expects an empty stream
+    # (or `start_after` does), so two imports of one school cannot both write.
     users: list[User] = []
     batch: list[AnyEvent] = []
-    version = 0
+    version = checked.header.starts_after
     try:
+        if version:
+            await _start(backend.store, slug, version, checked.snapshots)
         for _, data in _lines(path):
             line = _decode_line(data)
             if isinstance(line, UserLine):
@@ -302,7 +409,7 @@ async def import_school(backend: Backend, path: Path) -> Summary:
                     batch = []
         if batch:
             version = await backend.store.append(slug, batch, version)
-    except VersionConflict:
+    except (VersionConflict, TrimRefused):
         raise Refused(
             "school_exists", f"Something else wrote to school {slug!r} during the import."
         ) from None
@@ -319,6 +426,25 @@ async def import_school(backend: Backend, path: Path) -> Summary:
             "mismatch", f"School {slug!r} was imported, but its projections differ from the file's."
         )
     return summary
+
+
+async def _start(store: EventStore, school: str, after: int, kept: list[SnapshotLine]) -> None:
+    """Write the snapshots that stand for the history before `after`, and
+    start the school's stream after it."""
+    snapshots = snapshots_of(store)
+    if snapshots is None:
+        raise Refused(
+            "incomplete_history",
+            f"School {school!r} was exported after retention removed its oldest events;"
+            " this store keeps no snapshots to stand for them.",
+        )
+    for snapshot in kept:
+        if not await snapshots.save(school, snapshot.version, snapshot.data, name=snapshot.name):
+            raise Refused(
+                "school_exists",
+                f"The store already has a newer {snapshot.name} snapshot of school {school!r}.",
+            )
+    await store.start_after(school, after)
 
 
 async def summarize(backend: Backend, school: str) -> Summary:

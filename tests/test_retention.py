@@ -22,7 +22,7 @@ from hallpass.backend import open_backend
 from hallpass.directory.model import School
 from hallpass.events import sqlite as sqlite_store
 from hallpass.events.snapshots import MissingHistory, SnapshotStore, snapshots_of
-from hallpass.events.store import EventStore, TrimRefused
+from hallpass.events.store import EventStore, TrimRefused, VersionConflict
 from hallpass.events.types import (
     SYSTEM,
     Event,
@@ -257,6 +257,41 @@ async def test_trim_without_a_covering_snapshot_is_refused_and_removes_nothing(
 
     assert await versions(store, school) == list(range(1, 41))
     assert await store.trim(school, 9) == 9
+
+
+async def test_a_stream_started_after_a_version_is_one_trimmed_there(
+    store: EventStore, school: str, new_school: Callable[[], str]
+) -> None:
+    """What an import of a trimmed school makes (hallpass.transfer)."""
+    with pytest.raises(TrimRefused):  # no snapshot covers it: nothing could load it
+        await store.start_after(school, 30)
+    await covered_to(store, school, 29)
+    with pytest.raises(TrimRefused):
+        await store.start_after(school, 30)
+    assert await store.version(school) == 0
+
+    await covered_to(store, school, 30)
+    await store.start_after(school, 30)
+
+    assert await store.version(school) == 30
+    assert await versions(store, school) == []
+    with pytest.raises(VersionConflict):
+        await store.append(school, EVENTS[30:32], 0)
+    assert await store.append(school, EVENTS[30:35], 30) == 35
+    assert await versions(store, school) == list(range(31, 36))
+    assert await versions(store, school, 32) == [33, 34, 35]
+    following = aiter(store.follow(school, 30))
+    assert (await anext(following)).version == 31
+    await following.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(VersionConflict):  # a stream is started once
+        await store.start_after(school, 40)
+
+    other = new_school()
+    await append_all(store, other, EVENTS[:3])
+    await covered_to(store, other, 3)
+    with pytest.raises(VersionConflict):  # nor over events already there
+        await store.start_after(other, 3)
+    assert await versions(store, other) == [1, 2, 3]
 
 
 async def test_a_trimmed_stream_loads_from_its_snapshot_and_the_events_after_it(

@@ -8,19 +8,27 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from data_kit import hallpass, refused, school_with_history
+from retention_kit import ADMIN, append_all, local, school_days
 
 from hallpass import transfer
 from hallpass.backend import open_backend
+from hallpass.directory.model import School
+from hallpass.events.snapshots import snapshots_of
 from hallpass.events.store import StoredEvent
 from hallpass.events.types import PassesPaused
 from hallpass.provision import InvalidInput, Refused
+from hallpass.reports.live import Reports
+from hallpass.reports.snapshot import load_snapshot
+from hallpass.retention import keep_retention
+from hallpass.rules.commands import AddRoom, Rejection
 from hallpass.service.runtime import SchoolRuntime
 
 
@@ -164,7 +172,7 @@ def without_event(lines: list[bytes]) -> list[bytes]:
 
 
 def newer_format(lines: list[bytes]) -> list[bytes]:
-    lines[0] = lines[0].replace(b'"version":1,', b'"version":2,', 1)
+    lines[0] = lines[0].replace(b'"version":1,', b'"version":3,', 1)
     return lines
 
 
@@ -183,11 +191,11 @@ BROKEN = {
     ),
     "an event left out": (
         lambda file: edit(file, without_event, fix_checksum=True),
-        "event 6 follows event 4; only a whole history can be imported",
+        "event 6 where event 5 belongs; the history has a gap",
     ),
     "a newer format": (
         lambda file: edit(file, newer_format, fix_checksum=True),
-        "made by a newer Hallpass (format 2)",
+        "made by a newer Hallpass (format 3)",
     ),
     "not gzip": (
         lambda file: _write(file, b'{"kind":"header"}\n'),
@@ -277,6 +285,123 @@ async def test_export_and_import_commands(exported: tuple[str, Path], tmp_path: 
 
 
 # --- migrate ----------------------------------------------------------------------------------
+
+
+# --- a school whose oldest events retention removed ----------------------------------------
+
+LIVED = school_days(seed=5, days=30, retention_days=30, asks=0.3)  # 1 Sep to 10 Oct 2025
+TRIMMED_AT = local(date(2025, 10, 15), 12)
+
+
+async def trimmed_school(store_url: str) -> str:
+    """A school that lived 30 school days with a retention of 30 days, was
+    trimmed on 15 October, and went on a little after its snapshots."""
+    slug = f"t-{uuid.uuid4().hex[:10]}"
+    async with await open_backend(store_url) as backend:
+        await backend.directory.add_school(School(slug=slug, name="Trimmed", secret="s"))
+        await append_all(backend.store, slug, LIVED)
+        runtime = await SchoolRuntime.load(backend.store, slug, lambda: TRIMMED_AT)
+        try:
+            done = await keep_retention(runtime)
+            assert done is not None and done.removed > 0
+            later = await runtime.execute(AddRoom(actor=ADMIN, room_id="c9", name="Room c9"))
+            assert not isinstance(later, Rejection)
+        finally:
+            await runtime.close()
+    return slug
+
+
+async def reports_of(url: str, slug: str) -> Any:
+    async with await open_backend(url) as backend:
+        runtime = await SchoolRuntime.load(backend.store, slug)
+        try:
+            return await Reports(base=load_snapshot).of(runtime)
+        finally:
+            await runtime.close()
+
+
+@pytest.mark.parametrize(("source_kind", "target_kind"), [("sqlite", "redis"), ("redis", "sqlite")])
+async def test_a_trimmed_school_moves_with_the_snapshots_that_stand_for_its_history(
+    source_kind: str, target_kind: str, tmp_path: Path, redis_url: str
+) -> None:
+    source = url_for(source_kind, tmp_path, "source.db", redis_url)
+    target = url_for(target_kind, tmp_path, "target.db", redis_url)
+    slug = await trimmed_school(source)
+    file = tmp_path / "school.jsonl.gz"
+
+    async with await open_backend(source) as backend:
+        exported = await transfer.export_school(backend, slug, file)
+        snapshots = snapshots_of(backend.store)
+        assert snapshots is not None
+        kept = await snapshots.load(slug)
+        assert kept is not None
+        state_at = kept[0]
+    lines = [json.loads(line) for line in gzip.decompress(file.read_bytes()).splitlines()]
+    header = lines[0]
+    start = header["starts_after"]
+    assert header["version"] == 2 and 0 < start <= state_at < header["stream_version"]
+    assert [(line["name"], line["version"] >= start) for line in lines[1:3]] == [
+        ("state", True),
+        ("reports", True),
+    ]
+    assert [line["version"] for line in lines[3:-1]] == list(
+        range(start + 1, header["stream_version"] + 1)
+    )
+
+    async with await open_backend(target) as backend:
+        imported = await transfer.import_school(backend, file)
+    assert imported.fingerprint == exported.fingerprint
+
+    before, after = await side(source, slug), await side(target, slug)
+    assert (after.school, after.users, after.version) == (
+        before.school,
+        before.users,
+        before.version,
+    )
+    assert after.state == before.state
+    assert after.raw == [row for row in before.raw if row[0] > start]
+    assert await reports_of(target, slug) == await reports_of(source, slug)
+
+    # The school goes on in its new store, from where it was.
+    async with await open_backend(target) as backend:
+        runtime = await SchoolRuntime.load(backend.store, slug, lambda: TRIMMED_AT)
+        try:
+            added = await runtime.execute(AddRoom(actor=ADMIN, room_id="c10", name="Room 10"))
+            assert not isinstance(added, Rejection)
+            assert [each.version for each in added] == [before.version + 1]
+        finally:
+            await runtime.close()
+
+
+async def test_migrate_moves_a_trimmed_school_and_proves_it(tmp_path: Path) -> None:
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    slug = await trimmed_school(first)
+    ran = hallpass("migrate", "--from", first, "--to", f"sqlite:///{tmp_path / 'second.db'}")
+    assert (ran.code, ran.err) == (0, ""), ran
+    assert ran.out.rstrip().endswith("the same in both stores.")
+    assert await side(f"sqlite:///{tmp_path / 'second.db'}", slug) != await side(first, slug)
+    assert (await side(f"sqlite:///{tmp_path / 'second.db'}", slug)).state == (
+        await side(first, slug)
+    ).state
+
+
+async def test_a_trimmed_schools_file_without_its_snapshots_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    slug = await trimmed_school(url)
+    file = tmp_path / "school.jsonl.gz"
+    async with await open_backend(url) as backend:
+        await transfer.export_school(backend, slug, file)
+    lines = gzip.decompress(file.read_bytes()).splitlines(keepends=True)
+    body = lines[0] + b"".join(lines[3:-1])  # the snapshots left out
+    trailer = {"kind": "end", "sha256": hashlib.sha256(body).hexdigest()}
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(body + json.dumps(trailer).encode() + b"\n"))
+
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    async with await open_backend(target) as backend:
+        with pytest.raises(InvalidInput, match="snapshots are missing"):
+            await transfer.import_school(backend, cut)
+    assert await nothing_of(target, slug)
 
 
 async def test_sqlite_to_redis_and_back_keeps_everything(tmp_path: Path, redis_url: str) -> None:

@@ -61,6 +61,22 @@ redis.call('SET', KEYS[1], version)
 return {1, version}
 """
 
+# Starts an absent stream after version ARGV[1], under a state snapshot that
+# covers it (as _TRIM checks). Answers {1, version}, {0, the stream's version}
+# when the stream exists, or {-1, the snapshot's version or false}.
+_START = """
+local version = tonumber(redis.call('GET', KEYS[1]) or '0')
+if version ~= 0 or redis.call('EXISTS', KEYS[3]) == 1 then
+    return {0, version}
+end
+local covered = redis.call('HGET', KEYS[2], 'version')
+if not covered or tonumber(covered) < tonumber(ARGV[1]) then
+    return {-1, covered}
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return {1, tonumber(ARGV[1])}
+"""
+
 # Removes the entries up to version ARGV[1] (XTRIM MINID ARGV[2] = "0-<ARGV[1] + 1>")
 # only when the school's state snapshot covers them. Answers how many went,
 # or -1 with the snapshot's version (false when there is none) when refused.
@@ -125,6 +141,7 @@ class RedisEventStore:
         self._page_size = page_size
         self._append_script = client.register_script(_APPEND)
         self._trim_script = client.register_script(_TRIM)
+        self._start_script = client.register_script(_START)
         # XRANGE's reply as Redis sends it, [[id, [b"e", event]], ...]: redis-py
         # would make a dict of each entry, most of the client's work in
         # reading a whole stream (read_raw_pages). Same connections.
@@ -154,6 +171,21 @@ class RedisEventStore:
         if not appended:
             raise VersionConflict(school, expected_version, int(version))
         return int(version)
+
+    async def start_after(self, school: str, version: int) -> None:
+        self._check_open()
+        with _unavailable_on_errors():
+            started, found = await self._start_script(
+                keys=[version_key(school), snapshot_key(school), stream_key(school)],
+                args=[version],
+            )
+        if started == 0:
+            raise VersionConflict(school, 0, int(found))
+        if started < 0:
+            raise TrimRefused(
+                f"no snapshot of {school!r} covers version {version}"
+                f" (the newest is at {int(found) if found else None})"
+            )
 
     async def read(self, school: str, after: int = 0) -> AsyncIterator[StoredEvent]:
         async for rows in self._pages(school, after):

@@ -189,6 +189,9 @@ class SqliteEventStore:
                 return removed
             removed += count
 
+    async def start_after(self, school: str, version: int) -> None:
+        await self._call(self._start_after, school, version)
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -278,6 +281,27 @@ class SqliteEventStore:
             # From here, not from the awaiting coroutine: it may have been cancelled.
             self._loop.call_soon_threadsafe(self._appended, school, current, events)
         return current + len(payloads)
+
+    def _start_after(self, school: str, version: int) -> None:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._version(school)
+            if current:
+                raise VersionConflict(school, 0, current)
+            covered = sqlite_covered(connection, school)
+            if covered is None or covered < version:
+                raise TrimRefused(
+                    f"no snapshot of {school!r} covers version {version} (the newest is at {covered})"
+                )
+            connection.execute(
+                "INSERT INTO event_streams (school, version) VALUES (?, ?)", (school, version)
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
 
     def _trim_batch(self, school: str, before_version: int) -> int:
         """Delete the oldest events up to `before_version`, at most TRIM_BATCH."""

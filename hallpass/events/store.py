@@ -63,4 +63,13 @@ class EventStore(Protocol):
         event. Raises TrimRefused, removing nothing, unless the school's state
         snapshot (hallpass.events.snapshots) is at `before_version` or later."""
 
+    async def start_after(self, school: str, version: int) -> None:
+        """Start the stream of `school`, which has none yet, after `version`,
+        as if its first `version` events had been trimmed: the first append
+        expects `version`, reads begin at the event after it (the import of
+        a school whose history retention trimmed: hallpass.transfer). Raises
+        VersionConflict when the school already has a stream, and
+        TrimRefused unless its state snapshot is at `version` or later (as
+        `trim` does: a process must be able to load the school)."""
+
     async def close(self) -> None: ...
