@@ -124,6 +124,7 @@ def build_document(
     schema_of = dict(zip(unique, schemas, strict=True))
     error_ref = schema_of[Error]
 
+    collections = _collections(endpoints)
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:
         path, params = _openapi_path(e.path)
@@ -162,7 +163,7 @@ def build_document(
         success: dict[str, Any] = {"description": STATUS_WORDS.get(e.status, "Success")}
         if e.response is not None:
             success["content"] = {"application/json": {"schema": schema_of[e.response]}}
-            links = item_links(e, endpoints)
+            links = item_links(e, endpoints, collections)
             if links:
                 success["links"] = links
         responses: dict[str, Any] = {str(e.status): success}
@@ -229,13 +230,17 @@ def _tag(path: str) -> str:
 # table: the item types are the answers of the endpoints at "{collection}/{id}".
 
 
-def item_links(endpoint: Endpoint, endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def item_links(
+    endpoint: Endpoint, endpoints: Sequence[Endpoint], collections: dict[type, str]
+) -> dict[str, Any]:
     """OpenAPI links from `endpoint`'s success answer to the operations on the
-    items it shows (itself left out)."""
+    items it shows (itself left out); `collections` is `_collections(endpoints)`
+    (msgspec's type inspection is slow: each type is looked at once)."""
     links: dict[str, Any] = {}
     own_path, _ = _openapi_path(endpoint.path)
-    for item, collection in _collections(endpoints).items():
-        for pointer in _pointers(msgspec.inspect.type_info(endpoint.response), item):
+    shown = msgspec.inspect.type_info(endpoint.response)
+    for item, collection in collections.items():
+        for pointer in _pointers(shown, item):
             for target in endpoints:
                 path, _ = _openapi_path(target.path)
                 same = (target.method, path) == (endpoint.method, own_path)
