@@ -443,3 +443,28 @@ async def test_sqlite_shares_its_file_with_other_tables(tmp_path: Path, school: 
 
     assert slugs == [(school,)]
     assert mode == ("wal",)
+
+
+async def test_sqlite_followers_get_their_stores_appends_whole_even_past_what_it_holds(
+    tmp_path: Path, school: str
+) -> None:
+    """A follower takes this store's appends from the append itself, which
+    keeps only the latest few (a page's worth); an append larger than that,
+    or a follower further behind, is read from the file: nothing is missed
+    and nothing doubled either way."""
+    store = await SqliteEventStore.open(tmp_path / "events.db", page_size=3)
+    events = rooms("r", 12)
+    try:
+        async with asyncio.timeout(HANG_GUARD):
+            following = asyncio.create_task(follow_until(store, school, 0, len(events)))
+            await asyncio.sleep(0.05)  # the follower waits at the stream's end
+            version = await store.append(school, events[:1], 0)  # held: taken as is
+            await asyncio.sleep(0.05)
+            version = await store.append(school, events[1:9], version)  # more than held
+            await store.append(school, events[9:], version)
+            seen = await following
+    finally:
+        await store.close()
+
+    assert [s.version for s in seen] == list(range(1, len(events) + 1))
+    assert [s.event for s in seen] == events

@@ -164,7 +164,7 @@ class SqliteEventStore:
                     foreign = None  # more to read
                     continue
             else:
-                fresh = [e for e in self._tails.get(school, ()) if e.version > last]
+                fresh = self._appended_after(school, last)
                 if fresh and fresh[0].version != last + 1:
                     foreign = None  # the tail does not reach back: read the file
                     continue
@@ -243,6 +243,16 @@ class SqliteEventStore:
                 self._data_version = data_version
                 self._foreign += 1
                 self._wake_followers()
+
+    def _appended_after(self, school: str, version: int) -> list[StoredEvent]:
+        """What this store appended after `version` and still holds, in order."""
+        fresh: list[StoredEvent] = []
+        for stored in reversed(self._tails.get(school, ())):
+            if stored.version <= version:
+                break
+            fresh.append(stored)
+        fresh.reverse()
+        return fresh
 
     def _appended(self, school: str, after: int, events: Sequence[Event]) -> None:
         tail = self._tails.get(school)
