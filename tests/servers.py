@@ -172,6 +172,27 @@ SEEDED_USERS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
+def day_end_ahead(zone: str = "America/Chicago") -> str:
+    """A school day's end ("HH:MM") an hour from now in `zone` (23:59 when
+    that is tomorrow). A school's clock ends its day at `day_ends_at` (16:00
+    by default), ending every pass out: a test that met that moment, or a
+    school first seen by its ticker after it, would see its passes ended
+    midway. With the end an hour ahead, no test's run reaches it."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(UTC).astimezone(ZoneInfo(zone))
+    ahead = now + timedelta(hours=1)
+    return ahead.strftime("%H:%M") if ahead.date() == now.date() else "23:59"
+
+
+def _day_far_off() -> Any:
+    """The default policies, with the day's end an hour ahead (day_end_ahead)."""
+    from hallpass.events.types import Policies
+
+    return Policies(timezone="America/Chicago", day_ends_at=day_end_ahead())
+
+
 async def seed_school(
     store_url: str, slug: str | None = None, password: str = "correct horse"
 ) -> SeededSchool:
@@ -190,7 +211,7 @@ async def seed_school(
     slug = slug or f"t-{uuid.uuid4().hex[:10]}"
     backend = await open_backend(store_url)
     try:
-        school = await add_school(backend, slug, f"School {slug}")
+        school = await add_school(backend, slug, f"School {slug}", policies=_day_far_off())
         runtime = await SchoolRuntime.load(backend.store, slug)
         try:
             rooms = {
