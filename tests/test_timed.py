@@ -274,3 +274,25 @@ async def test_the_ticker_outlives_an_unreachable_store(
         finally:
             await ticker.close()
             await redis_schools.close()
+
+
+async def test_serve_closes_a_day_that_ended_while_it_was_down_before_serving(
+    tmp_path: Path,
+) -> None:
+    """The day's end came while no process ran: `serve` appends the close
+    before its first answer, so it never lands on a pass made in the
+    service's first second."""
+    from servers import running_server
+
+    from hallpass.projections.clock import local
+
+    url = f"sqlite:///{tmp_path / 'hallpass.db'}"
+    wall = local(datetime.now(UTC), "America/Chicago")
+    if wall.hour == 0:
+        pytest.skip("an hour ago is yesterday in the school's time zone")
+    ended = (wall - timedelta(hours=1)).strftime("%H:%M")
+    async with await open_backend(url) as backend:
+        await add_school(backend, "late", "Late High", policies=Policies(day_ends_at=ended))
+    async with running_server(url), await open_backend(url) as backend:
+        events = [s.event async for s in backend.store.read("late")]
+    assert isinstance(events[-1], DayEnded) and events[-1].day == wall.date()

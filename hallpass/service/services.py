@@ -98,6 +98,13 @@ async def open_services(settings: Settings, clock: Clock = utc_now) -> Services:
         if backend.kind == "sqlite":
             # The embedded store has no worker process: the timed jobs run here.
             ticker = Ticker(schools, backend.directory, clock)
+            # One round before the first request: what the clock made due
+            # while no process ran (a day's end gone by) is appended first,
+            # never onto passes made in the service's first second.
+            try:
+                await ticker.tick_all()
+            except Exception:
+                log.exception("the first round of timed jobs failed; the ticker tries again")
             ticker.start()
             stack.push_async_callback(ticker.close)
         services = Services(
