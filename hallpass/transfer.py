@@ -194,15 +194,15 @@ async def export_school(backend: Backend, school: str, path: Path) -> Summary:
         starts_after=start,
     )
     state = initial_state()
-    for snapshot in standing_in:
-        if snapshot.name == STATE:
-            try:
-                state = _state_of(snapshot)
-            except UnreadableSnapshot as why:
-                raise Refused(
-                    "incomplete_history",
-                    f"School {school!r}: its state snapshot cannot be read ({why}).",
-                ) from None
+    kept_state = next((s for s in standing_in if s.name == STATE), None)
+    if kept_state is not None:
+        try:
+            state = _state_of(kept_state)
+        except UnreadableSnapshot as why:
+            raise Refused(
+                "incomplete_history",
+                f"School {school!r}: its state snapshot cannot be read ({why}).",
+            ) from None
     expected = start + 1
     partial = path.with_name(path.name + ".partial")
     digest = hashlib.sha256()

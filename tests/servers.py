@@ -186,13 +186,6 @@ def day_end_ahead(zone: str = "America/Chicago") -> str:
     return ahead.strftime("%H:%M") if ahead.date() == now.date() else "23:59"
 
 
-def _day_far_off() -> Any:
-    """The default policies, with the day's end an hour ahead (day_end_ahead)."""
-    from hallpass.events.types import Policies
-
-    return Policies(timezone="America/Chicago", day_ends_at=day_end_ahead())
-
-
 async def seed_school(
     store_url: str, slug: str | None = None, password: str = "correct horse"
 ) -> SeededSchool:
@@ -204,6 +197,7 @@ async def seed_school(
     import msgspec
 
     from hallpass.backend import open_backend
+    from hallpass.events.types import Policies
     from hallpass.passwords import hash_password_async
     from hallpass.provision import add_room, add_school, add_user
     from hallpass.service.runtime import SchoolRuntime
@@ -211,7 +205,9 @@ async def seed_school(
     slug = slug or f"t-{uuid.uuid4().hex[:10]}"
     backend = await open_backend(store_url)
     try:
-        school = await add_school(backend, slug, f"School {slug}", policies=_day_far_off())
+        # The default policies, with the day's end an hour ahead (day_end_ahead).
+        policies = Policies(timezone="America/Chicago", day_ends_at=day_end_ahead())
+        school = await add_school(backend, slug, f"School {slug}", policies=policies)
         runtime = await SchoolRuntime.load(backend.store, slug)
         try:
             rooms = {
